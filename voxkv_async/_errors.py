@@ -1,0 +1,270 @@
+"""The exception hierarchy, and the map from Voximplant error codes to it.
+
+Every exception the client raises on purpose derives from :class:`VoxKVError`. Messages
+name the method and the key, never a stored value, a token or a private key.
+
+    VoxKVError
+    ├── CredentialsError
+    ├── ValidationError (also ValueError)
+    ├── ApiError                   the API answered with an error
+    │   ├── AuthenticationError    100, 433, 447, 454, 455, 456, HTTP 401
+    │   ├── PermissionDeniedError  104, HTTP 403
+    │   ├── InvalidArgumentError   101, 134, 477, 485, 496, 497, 499
+    │   ├── ApplicationNotFoundError 116, 558
+    │   ├── RateLimitedError       340, 416, HTTP 429            (retried)
+    │   └── ServerError            1, 2, 4, 162, 484, 515, HTTP 5xx (retried)
+    ├── TransportError             the request did not complete   (retried)
+    │   ├── ConnectError
+    │   ├── RequestTimeoutError (also TimeoutError)
+    │   └── TLSVerificationError   (never retried)
+    └── ProtocolError              the answer is not what the API sends
+        └── IncompleteResponseError  the body broke off midway (retried)
+"""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar
+
+__all__ = [
+    "ApiError",
+    "ApplicationNotFoundError",
+    "AuthenticationError",
+    "ConnectError",
+    "CredentialsError",
+    "IncompleteResponseError",
+    "InvalidArgumentError",
+    "PermissionDeniedError",
+    "ProtocolError",
+    "RateLimitedError",
+    "RequestTimeoutError",
+    "ServerError",
+    "TLSVerificationError",
+    "TransportError",
+    "ValidationError",
+    "VoxKVError",
+    "api_error",
+    "shorten",
+]
+
+
+def shorten(text: str, limit: int = 40) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis, for messages."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class VoxKVError(Exception):
+    """Base class of every error raised by voxkv_async."""
+
+    #: Whether the retry policy may try the call again after this error.
+    retryable: ClassVar[bool] = False
+
+
+class CredentialsError(VoxKVError):
+    """The service-account credentials are missing or invalid.
+
+    Attributes:
+        source: The file (or environment variable) they came from.
+        field: The offending field of ``credentials.json``, or ``None`` for the whole file.
+    """
+
+    def __init__(self, source: str, field: str | None, problem: str) -> None:
+        self.source = source
+        self.field = field
+        where = f"{source}: field {field!r}" if field else source
+        super().__init__(f"credentials {where} {problem}")
+
+
+class ValidationError(VoxKVError, ValueError):
+    """An argument is out of the API's limits; raised before any request is made.
+
+    Attributes:
+        field: The argument's name (``key``, ``value``, ``ttl``, ...).
+        limit: The rule it breaks, in words.
+        given: A short, safe description of what was given (values are never echoed).
+    """
+
+    def __init__(self, field: str, limit: str, given: str) -> None:
+        self.field = field
+        self.limit = limit
+        self.given = given
+        super().__init__(f"{field}: {limit}; got {given}")
+
+
+class ApiError(VoxKVError):
+    """The API answered with an error envelope, or an HTTP error status.
+
+    Attributes:
+        code: The Voximplant error code, or ``None`` for a bare HTTP error.
+        msg: The server's message.
+        method: The API method (``SetKeyValueItem`` ...).
+        key: The key the call was about, if any.
+        status: The HTTP status of the answer.
+    """
+
+    def __init__(
+        self,
+        msg: str,
+        *,
+        code: int | None = None,
+        method: str = "",
+        key: str | None = None,
+        status: int = 200,
+    ) -> None:
+        self.code = code
+        self.msg = msg
+        self.method = method
+        self.key = key
+        self.status = status
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        what = f"code {self.code}" if self.code is not None else f"HTTP {self.status}"
+        about = f" for key {shorten(self.key)!r}" if self.key else ""
+        return f"{self.method or 'API'} failed{about}: {what}: {shorten(self.msg, 200)}"
+
+
+class AuthenticationError(ApiError):
+    """The token was refused: bad credentials, unknown key id, or clock skew."""
+
+
+class PermissionDeniedError(ApiError):
+    """The service account lacks a role: key-value calls need Owner, Admin or Developer."""
+
+    def _describe(self) -> str:
+        return super()._describe() + " (the service account needs role Owner, Admin or Developer)"
+
+
+class InvalidArgumentError(ApiError):
+    """The API rejected an argument."""
+
+
+class ApplicationNotFoundError(ApiError):
+    """The application id or name does not exist in this account."""
+
+
+class RateLimitedError(ApiError):
+    """The API asked to slow down (HTTP 429, code 340, code 416).
+
+    Attributes:
+        retry_after: Seconds the server asked to wait, when it said so.
+    """
+
+    retryable = True
+
+    def __init__(self, msg: str, *, retry_after: float | None = None, **kw: object) -> None:
+        self.retry_after = retry_after
+        super().__init__(msg, **kw)  # type: ignore[arg-type]
+
+
+class ServerError(ApiError):
+    """A transient failure on the far side (codes 1, 2, 4, 162, 484, 515, HTTP 5xx).
+
+    Attributes:
+        retry_after: Seconds the server asked to wait (``Retry-After`` on a 503), if any.
+    """
+
+    retryable = True
+
+    def __init__(self, msg: str, *, retry_after: float | None = None, **kw: object) -> None:
+        self.retry_after = retry_after
+        super().__init__(msg, **kw)  # type: ignore[arg-type]
+
+
+class TransportError(VoxKVError):
+    """The request did not complete: connection refused or reset, DNS, TLS handshake."""
+
+    retryable = True
+
+
+class ConnectError(TransportError):
+    """No connection could be made, or it broke before the answer arrived."""
+
+
+class RequestTimeoutError(TransportError, TimeoutError):
+    """An attempt took longer than its timeout, or the call ran past its deadline."""
+
+
+class TLSVerificationError(TransportError):
+    """The server's certificate did not verify. Never retried: it will not fix itself."""
+
+    retryable = False
+
+
+class ProtocolError(VoxKVError):
+    """The answer is not one the API sends: not JSON, wrong shape, too large.
+
+    Attributes:
+        status: The HTTP status.
+        excerpt: The start of a non-JSON body (JSON bodies are described, not quoted, as
+            they may carry stored values).
+        method: The API method.
+    """
+
+    def __init__(self, problem: str, *, status: int, method: str = "", excerpt: str = "") -> None:
+        self.status = status
+        self.excerpt = excerpt
+        self.method = method
+        tail = f": {excerpt!r}" if excerpt else ""
+        super().__init__(f"{method or 'API'}: HTTP {status}: {problem}{tail}")
+
+
+class IncompleteResponseError(ProtocolError):
+    """The answer's body broke off before its end: a transport fault, so retried."""
+
+    retryable = True
+
+
+# Codes from the API's error list that this client treats specially. Unknown codes
+# become a plain ApiError: not retried, since retrying what we do not understand can
+# multiply load during an incident.
+_CODE_CLASSES: dict[int, type[ApiError]] = {
+    **dict.fromkeys((100, 433, 447, 454, 455, 456), AuthenticationError),
+    104: PermissionDeniedError,
+    **dict.fromkeys((101, 134, 477, 485, 496, 497, 499), InvalidArgumentError),
+    **dict.fromkeys((116, 558), ApplicationNotFoundError),
+    **dict.fromkeys((340, 416), RateLimitedError),
+    **dict.fromkeys((1, 2, 4, 162, 484, 515), ServerError),
+}
+
+#: Auth codes after which a freshly signed token may succeed (re-signed once per call).
+RESIGN_CODES = frozenset({100, 455, 456})
+#: Codes that say the client's clock disagrees with the server's.
+CLOCK_CODES = frozenset({455, 456})
+
+_AFTER_N_SECONDS = re.compile(r"(\d+(?:\.\d+)?)\s*(?:s\b|sec|second)", re.IGNORECASE)
+
+
+def _seconds_in(msg: str) -> float | None:
+    """The N of code 416's 'repeat after N seconds', if the message has one."""
+    m = _AFTER_N_SECONDS.search(msg)
+    return float(m.group(1)) if m else None
+
+
+def api_error(
+    code: int | None,
+    msg: str,
+    *,
+    method: str,
+    key: str | None,
+    status: int = 200,
+    retry_after: float | None = None,
+) -> ApiError:
+    """The exception for an API error envelope or an HTTP error status."""
+    if code is not None:
+        cls = _CODE_CLASSES.get(code, ApiError)
+    elif status == 429:
+        cls = RateLimitedError
+    elif status >= 500:
+        cls = ServerError
+    elif status == 401:
+        cls = AuthenticationError
+    elif status == 403:
+        cls = PermissionDeniedError
+    else:
+        cls = ApiError
+    if cls is RateLimitedError or cls is ServerError:
+        if retry_after is None and code == 416:
+            retry_after = _seconds_in(msg)
+        return cls(msg, code=code, method=method, key=key, status=status, retry_after=retry_after)
+    return cls(msg, code=code, method=method, key=key, status=status)
