@@ -1,0 +1,168 @@
+"""Seeded fault injection: latency, HTTP errors, API error codes, slow answers, drops."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from typing import Any
+
+import attrs
+
+from ._modes import _known
+
+__all__ = ["FAULT_KINDS", "Faults"]
+
+#: Every fault kind, in the order a request's random draw walks them.
+FAULT_KINDS = (
+    "http_503",
+    "http_429",
+    "code_2",
+    "code_340",
+    "code_416",
+    "slow",
+    "drop_before",
+    "drop_after",
+)
+#: The kinds :meth:`Faults.spread` shares a rate between: all but ``slow``, which only
+#: wastes the client's timeout.
+SPREAD_KINDS = tuple(k for k in FAULT_KINDS if k != "slow")
+
+
+def _rate(help: str) -> dict[str, Any]:
+    """``attrs.field`` arguments for a fraction of requests."""
+    return {
+        "converter": float,
+        "validator": [attrs.validators.ge(0.0), attrs.validators.le(1.0)],
+        "metadata": {"help": help, "kind": "rate"},
+    }
+
+
+def _seconds(help: str) -> dict[str, Any]:
+    """``attrs.field`` arguments for a duration."""
+    return {
+        "converter": float,
+        "validator": attrs.validators.ge(0.0),
+        "metadata": {"help": help, "kind": "seconds"},
+    }
+
+
+def _methods(value: Any) -> frozenset[str] | None:
+    return None if value is None else frozenset(value)
+
+
+@attrs.frozen
+class Faults:
+    """What goes wrong, and how often. All rates are fractions of API requests (0..1).
+
+    Each request draws one number and gets at most one of the fault kinds; the rates
+    must therefore add up to at most 1. Latency is added to every API request.
+
+    Attributes:
+        latency: Seconds added to every answer.
+        jitter: Up to this many more seconds, uniformly drawn.
+        http_503: Answered HTTP 503 with a plain-text body, as a gateway would.
+        http_429: Answered HTTP 429 with ``Retry-After: <retry_after>``.
+        code_2: Answered ``{"error": {"code": 2}}`` (internal error).
+        code_340: Answered code 340 (rate limit exceeded).
+        code_416: Answered code 416, "Repeat the request after <retry_after> seconds".
+        slow: Answered normally, but only after ``slow_seconds`` (trips client timeouts).
+        drop_before: Connection aborted (TCP reset) before the call is applied.
+        drop_after: The call is applied, then the connection is aborted with no answer.
+        retry_after: Seconds announced by 429 and 416 answers.
+        slow_seconds: The delay of a slow answer.
+        methods: Restrict the fault kinds (not latency) to these API methods;
+            ``None`` means all.
+    """
+
+    latency: float = attrs.field(default=0.0, **_seconds("seconds added to every answer"))
+    jitter: float = attrs.field(
+        default=0.0, **_seconds("up to this many more seconds, drawn uniformly")
+    )
+    http_503: float = attrs.field(default=0.0, **_rate("fraction answered HTTP 503"))
+    http_429: float = attrs.field(
+        default=0.0, **_rate("fraction answered HTTP 429 with Retry-After")
+    )
+    code_2: float = attrs.field(
+        default=0.0, **_rate("fraction answered API code 2 (internal error)")
+    )
+    code_340: float = attrs.field(
+        default=0.0, **_rate("fraction answered API code 340 (rate limit)")
+    )
+    code_416: float = attrs.field(
+        default=0.0, **_rate("fraction answered API code 416 (repeat after N seconds)")
+    )
+    slow: float = attrs.field(default=0.0, **_rate("fraction answered only after slow_seconds"))
+    drop_before: float = attrs.field(
+        default=0.0, **_rate("fraction of connections reset before the call is applied")
+    )
+    drop_after: float = attrs.field(
+        default=0.0, **_rate("fraction of connections reset after the call is applied")
+    )
+    retry_after: int = attrs.field(
+        default=1,
+        converter=int,
+        validator=attrs.validators.ge(0),
+        metadata={"help": "seconds announced by 429 and 416 answers", "kind": "int"},
+    )
+    slow_seconds: float = attrs.field(default=5.0, **_seconds("delay of a slow answer"))
+    methods: frozenset[str] | None = attrs.field(default=None, converter=_methods)
+
+    def __attrs_post_init__(self) -> None:
+        if self.total_rate > 1.0 + 1e-9:
+            raise ValueError(f"fault rates add up to {self.total_rate:g}, more than 1")
+
+    @property
+    def total_rate(self) -> float:
+        """The fraction of requests that get some fault."""
+        return float(sum(getattr(self, kind) for kind in FAULT_KINDS))
+
+    @classmethod
+    def spread(cls, rate: float, **other: Any) -> Faults:
+        """Faults sharing ``rate`` equally between every kind but ``slow``."""
+        share = rate / len(SPREAD_KINDS)
+        return cls(**dict.fromkeys(SPREAD_KINDS, share), **other)
+
+    def to_json(self) -> dict[str, Any]:
+        """The settings as a JSON object."""
+        data = attrs.asdict(self)
+        data["methods"] = None if self.methods is None else sorted(self.methods)
+        return data
+
+    def evolve(self, changes: dict[str, Any]) -> Faults:
+        """A copy with ``changes`` applied; unknown names raise :class:`ValueError`."""
+        return attrs.evolve(self, **_known(type(self), changes))
+
+
+class FaultInjector:
+    """Draws each request's fate from a seeded random generator and counts the faults."""
+
+    def __init__(self, faults: Faults, seed: int | None, counts: Counter[str]) -> None:
+        self.faults = faults
+        self.counts = counts
+        self.seed(seed)
+
+    def seed(self, seed: int | None) -> None:
+        """Restart the random sequence."""
+        self._rng = random.Random(seed)
+
+    def delay(self) -> float:
+        """The latency to add to this request, in seconds."""
+        f = self.faults
+        if not (f.latency or f.jitter):
+            return 0.0
+        self.counts["latency"] += 1
+        extra: float = self._rng.uniform(0.0, f.jitter) if f.jitter else 0.0
+        return f.latency + extra
+
+    def draw(self, method: str) -> str | None:
+        """The fault kind for a request to ``method``, or ``None``."""
+        f = self.faults
+        if not f.total_rate or (f.methods is not None and method not in f.methods):
+            return None
+        x = self._rng.random()
+        for kind in FAULT_KINDS:
+            x -= getattr(f, kind)
+            if x < 0:
+                self.counts[kind] += 1
+                return kind
+        return None

@@ -1,0 +1,266 @@
+"""The :class:`Emulator`: the application served over real sockets, started and stopped."""
+
+from __future__ import annotations
+
+import os
+import socket
+import ssl
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from .._credentials import Credentials
+from ._app import CONTROL_PREFIX, make_app
+from ._certs import ca_file, ca_pem, client_ssl_context, generate_credentials, server_ssl_context
+from ._core import Core
+from ._faults import Faults
+from ._modes import EmulatorModes
+from ._stats import EmulatorStats
+from ._store import Clock, Item
+from ._tokens import Account
+
+__all__ = ["DEFAULT_APPLICATION_ID", "Emulator"]
+
+#: The application id the emulator registers unless told otherwise.
+DEFAULT_APPLICATION_ID = 1
+# Grace time for in-flight requests at stop(); slow-answer faults are cut short.
+_SHUTDOWN_TIMEOUT = 1.0
+
+
+class Emulator:
+    """A local stand-in for the Voximplant key-value API, over real sockets.
+
+    ::
+
+        async with Emulator() as emu:
+            async with VoxKV(emu.credentials, application_id=emu.application_id,
+                             base_url=emu.base_url, ssl=emu.ssl_context) as kv:
+                await kv.set("ns:k", "v")
+
+    Args:
+        host: The address to listen on; loopback by default.
+        port: The port; 0 picks a free one. Whichever port was bound is kept for a
+            later :meth:`start` after :meth:`stop`.
+        tls: Serve HTTPS with a certificate from a process-wide ``trustme`` CA
+            (see :attr:`ssl_context`, :attr:`ca_file`); ``False`` serves plain HTTP.
+        clock: The storage clock (``expires_at``, expiry); ``time.time`` by default. Pass
+            a :class:`FakeClock` to expire keys without sleeping.
+        token_clock: The clock JWTs are checked against (``time.time`` by default); kept
+            apart from ``clock`` so a fake storage clock does not expire every token.
+        seed: Seeds the fault injector, for reproducible runs.
+        faults: The initial :class:`Faults`; none by default.
+        modes: The initial :class:`EmulatorModes`.
+        accounts: Service accounts whose tokens are accepted; the first one is
+            :attr:`credentials`. By default one is generated (account id 1000001).
+        application_id: The application the emulator knows (see
+            ``EmulatorModes.unknown_application``).
+        state_dir: When given, ``credentials.json`` (and with TLS ``ca.pem``) are written
+            there on start.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: bool = True,
+        clock: Clock | None = None,
+        token_clock: Clock | None = None,
+        seed: int | None = None,
+        faults: Faults | None = None,
+        modes: EmulatorModes | None = None,
+        accounts: Sequence[Credentials] | None = None,
+        application_id: int = DEFAULT_APPLICATION_ID,
+        state_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.tls = tls
+        self.application_id = application_id
+        self.state_dir = Path(state_dir) if state_dir is not None else None
+        self._core = Core(
+            clock=clock or time.time,
+            token_clock=token_clock,
+            modes=modes or EmulatorModes(),
+            faults=faults or Faults(),
+            seed=seed,
+        )
+        self._core.applications.add(application_id)
+        self._accounts: list[Credentials] = []
+        for creds in accounts or [generate_credentials()]:
+            self.add_account(creds)
+        self._runner: web.AppRunner | None = None
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<Emulator {self.url if self.port else self.host} {state}>"
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Listen and serve; the state (store, counters) is kept from any earlier run."""
+        if self._runner is not None:
+            raise RuntimeError("the emulator is already running")
+        sock = socket.create_server((self.host, self.port), family=_family(self.host))
+        self.port = sock.getsockname()[1]
+        runner = web.AppRunner(
+            make_app(self._core),
+            access_log=None,
+            handler_cancellation=True,
+            shutdown_timeout=_SHUTDOWN_TIMEOUT,
+        )
+        await runner.setup()
+        try:
+            await web.SockSite(runner, sock, ssl_context=self._server_ssl()).start()
+        except BaseException:
+            await runner.cleanup()
+            sock.close()
+            raise
+        self._runner = runner
+        if self.state_dir is not None:
+            self.write_state(self.state_dir)
+
+    async def stop(self) -> None:
+        """Stop listening and close every connection; the state is kept."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aenter__(self) -> Emulator:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    @property
+    def running(self) -> bool:
+        """Whether the emulator is serving."""
+        return self._runner is not None
+
+    # --- how to reach it --------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The server's root URL, e.g. ``https://127.0.0.1:8443``."""
+        scheme = "https" if self.tls else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """The API's base URL, e.g. ``https://127.0.0.1:8443/platform_api``."""
+        return f"{self.url}/platform_api"
+
+    @property
+    def endpoint(self) -> str:
+        """``host:port``, the form the official SDKs take as ``endpoint``."""
+        return self.url.split("://", 1)[1]
+
+    @property
+    def control_url(self) -> str:
+        """The root of the control endpoints (loopback peers only)."""
+        return f"{self.url}{CONTROL_PREFIX}"
+
+    @property
+    def credentials(self) -> Credentials:
+        """The service account to sign tokens with."""
+        return self._accounts[0]
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """A client-side context trusting the emulator's certificate; ``None`` without TLS."""
+        return client_ssl_context() if self.tls else None
+
+    @property
+    def ca_file(self) -> Path | None:
+        """A PEM file with the CA that signed the emulator's certificate; ``None`` without TLS."""
+        if not self.tls:
+            return None
+        if self.state_dir is not None and (self.state_dir / "ca.pem").exists():
+            return self.state_dir / "ca.pem"
+        return ca_file()
+
+    def add_account(self, credentials: Credentials) -> None:
+        """Also accept tokens signed with ``credentials`` (e.g. a second key)."""
+        public_key = credentials.private_key.public_key()
+        self._core.add_account(Account(credentials.account_id, credentials.key_id, public_key))
+        self._accounts.append(credentials)
+
+    def write_state(self, folder: str | os.PathLike[str]) -> dict[str, Path]:
+        """Write ``credentials.json`` (mode 0600) and, with TLS, ``ca.pem`` into ``folder``."""
+        path = Path(folder)
+        path.mkdir(parents=True, exist_ok=True)
+        written = {"credentials": self.credentials.to_file(path / "credentials.json")}
+        if self.tls:
+            (path / "ca.pem").write_bytes(ca_pem())
+            written["ca"] = path / "ca.pem"
+        return written
+
+    # --- controls and introspection ---------------------------------------------------
+
+    @property
+    def faults(self) -> Faults:
+        """The faults in force; assign a new :class:`Faults` to change them."""
+        return self._core.faults
+
+    @faults.setter
+    def faults(self, faults: Faults) -> None:
+        self._core.faults = faults
+
+    def set_faults(self, **changes: Any) -> Faults:
+        """Change some fault settings, e.g. ``emu.set_faults(http_503=0.1)``."""
+        self.faults = self.faults.evolve(changes)
+        return self.faults
+
+    @property
+    def modes(self) -> EmulatorModes:
+        """The answers chosen for UNKNOWN behaviours; assign to change them."""
+        return self._core.modes
+
+    @modes.setter
+    def modes(self, modes: EmulatorModes) -> None:
+        self._core.modes = modes
+
+    def set_modes(self, **changes: Any) -> EmulatorModes:
+        """Change some modes, e.g. ``emu.set_modes(missing_get="error")``."""
+        self.modes = self.modes.evolve(changes)
+        return self.modes
+
+    def seed(self, seed: int | None) -> None:
+        """Restart the fault injector's random sequence from ``seed``."""
+        self._core.injector.seed(seed)
+
+    @property
+    def stats(self) -> EmulatorStats:
+        """Counters: requests, connections, tokens, signature checks, errors, faults."""
+        return self._core.stats
+
+    def dump(self) -> dict[int, list[Item]]:
+        """Every live pair, by application id, sorted by key."""
+        return self._core.dump()
+
+    def items(self, application_id: int | None = None) -> dict[str, str]:
+        """The live pairs of an application (the default one) as ``{key: value}``."""
+        app = self.application_id if application_id is None else application_id
+        return {i.key: i.value for i in self.dump().get(app, [])}
+
+    def reset(self) -> None:
+        """Empty the store and zero the counters; faults and modes stay."""
+        self._core.reset()
+
+    def _server_ssl(self) -> ssl.SSLContext | None:
+        return server_ssl_context() if self.tls else None
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
