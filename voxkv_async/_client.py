@@ -18,7 +18,7 @@ from . import __version__
 from ._auth import TokenCache, TokenSettings
 from ._config import Limits, Timeouts, make_ssl_context, resolve_base_url
 from ._credentials import Credentials
-from ._errors import ApiError, ProtocolError, ValidationError, VoxKVError
+from ._errors import ApiError, InvalidArgumentError, ProtocolError, ValidationError, VoxKVError
 from ._models import KeyInfo, KeyValueItem, is_empty, list_of, parse_item, parse_key
 from ._retry import Retrier, RetryPolicy
 from ._stats import Stats
@@ -298,4 +298,8 @@ class VoxKV:
 
 
 def _means_missing(exc: VoxKVError) -> bool:
-    return isinstance(exc, ApiError) and not exc.retryable and bool(_MISSING.search(exc.msg))
+    # Only an argument error or an unclassified one can mean "no such key": an
+    # application, permission or auth error that says "not found" is about something else.
+    if not isinstance(exc, ApiError) or type(exc) not in (ApiError, InvalidArgumentError):
+        return False
+    return _MISSING.search(exc.msg) is not None and "application" not in exc.msg.lower()
