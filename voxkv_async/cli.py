@@ -97,7 +97,9 @@ REGISTRARS: list[Registrar] = [_register_emulator, _register_demo]
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``voxkv`` parser with every registered subcommand."""
-    parser = argparse.ArgumentParser(prog="voxkv", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="voxkv", description="The Voximplant key-value storage from the command line."
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for register in [*REGISTRARS, *_extension_registrars()]:
         register(subparsers)
