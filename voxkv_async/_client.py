@@ -20,7 +20,7 @@ from ._config import Limits, Timeouts, make_ssl_context, resolve_base_url
 from ._credentials import Credentials
 from ._errors import ApiError, InvalidArgumentError, ProtocolError, ValidationError, VoxKVError
 from ._models import KeyInfo, KeyValueItem, is_empty, list_of, parse_item, parse_key
-from ._retry import Retrier, RetryPolicy
+from ._retry import AttemptHook, Retrier, RetryPolicy
 from ._stats import Stats
 from ._transport import Transport
 from ._validation import (
@@ -144,6 +144,18 @@ class VoxKV:
     def closed(self) -> bool:
         """Whether :meth:`close` has been called."""
         return self._transport.closed
+
+    def add_attempt_hook(self, hook: AttemptHook) -> Callable[[], None]:
+        """Call ``hook`` after every attempt of every call; returns a function removing it.
+
+        The hook gets ``None`` when the attempt succeeded, or the :class:`VoxKVError` it
+        failed with (before the retry policy decides what to do). Meant for metrics and
+        for adaptive rate control (bulk operations use it to see throttling). It runs on
+        the event loop and must be quick; an exception in it is logged, not raised.
+        """
+        hooks = self._retrier.hooks
+        hooks.append(hook)
+        return lambda: hooks.remove(hook) if hook in hooks else None
 
     @property
     def retry_policy(self) -> RetryPolicy:

@@ -15,6 +15,7 @@ end past the call's deadline, or the client-wide retry budget is empty.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -26,12 +27,14 @@ from tenacity.wait import wait_random_exponential
 from ._errors import RateLimitedError, RequestTimeoutError, VoxKVError, shorten
 from ._stats import Stats
 
-__all__ = ["Retrier", "RetryBudget", "RetryPolicy"]
+__all__ = ["AttemptHook", "Retrier", "RetryBudget", "RetryPolicy"]
 
 logger = logging.getLogger("voxkv_async")
 
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
+#: Called after every attempt with ``None`` on success or the attempt's exception.
+AttemptHook = Callable[[VoxKVError | None], None]
 
 
 @attrs.frozen
@@ -134,6 +137,8 @@ class Retrier:
         self._throttle_wait = wait_random_exponential(
             multiplier=policy.throttle_base, max=policy.max_wait
         )
+        #: Instrumentation hooks, called after every attempt (see ``VoxKV.add_attempt_hook``).
+        self.hooks: list[AttemptHook] = []
 
     async def call(
         self,
@@ -148,6 +153,8 @@ class Retrier:
             The last attempt's exception, with a note saying why retrying stopped.
         """
         start = asyncio.get_running_loop().time()
+        if self.hooks:  # only then pay for the wrapper: the plain path stays bare
+            attempt = functools.partial(self._observed, attempt)
         try:
             result = await attempt(self._first_timeout)
         except VoxKVError as exc:
@@ -221,6 +228,23 @@ class Retrier:
         result: T = await retrying(replay_then_attempt)
         self.budget.deposit(spent + self.policy.success_refund)
         return result
+
+    async def _observed(self, attempt: Callable[[float], Awaitable[T]], time_limit: float) -> T:
+        try:
+            result = await attempt(time_limit)
+        except VoxKVError as exc:
+            self._notify(exc)
+            raise
+        self._notify(None)
+        return result
+
+    def _notify(self, outcome: VoxKVError | None) -> None:
+        for hook in self.hooks:
+            try:
+                hook(outcome)
+            except Exception:
+                # A broken hook must not break calls; say so once per occurrence.
+                logger.exception("attempt hook %r failed", hook)
 
     def _cost(self, exc: BaseException | None) -> int:
         return self.policy.timeout_cost if isinstance(exc, TimeoutError) else self.policy.retry_cost

@@ -14,6 +14,7 @@ from voxkv_async import (
     KeyInfo,
     KeyValueItem,
     Limits,
+    RateLimitedError,
     RequestTimeoutError,
     RetryPolicy,
     Timeouts,
@@ -245,3 +246,23 @@ async def test_close_is_idempotent_and_final(voxkv_emulator: Emulator) -> None:
     assert kv.closed
     with pytest.raises(RuntimeError, match="closed"):
         await kv.get("k")
+
+
+# --- instrumentation -----------------------------------------------------------------------
+
+
+async def test_attempt_hooks_see_every_attempt_and_can_be_removed() -> None:
+    seen: list[object] = []
+    async with (
+        Emulator(faults=Faults(code_340=1.0)) as emu,
+        client_for(emu, retry=RetryPolicy.for_testing(max_attempts=3)) as kv,
+    ):
+        remove = kv.add_attempt_hook(lambda outcome: seen.append(type(outcome)))
+        kv.add_attempt_hook(lambda outcome: 1 / 0)  # a broken hook breaks nothing
+        with pytest.raises(RateLimitedError):
+            await kv.get("k")
+        emu.set_faults(code_340=0.0)
+        await kv.get("k")
+        remove()
+        await kv.get("k")
+    assert seen == [RateLimitedError] * 3 + [type(None)]
