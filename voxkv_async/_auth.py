@@ -62,6 +62,7 @@ class TokenCache:
         "_clock",
         "_credentials",
         "_header",
+        "_iat",
         "_offset",
         "_on_sign",
         "_refresh_at",
@@ -86,6 +87,7 @@ class TokenCache:
         self._header = ""
         self._refresh_at = float("-inf")
         self._offset = 0.0  # server time minus our time, once learned
+        self._iat = 0
         #: How many tokens were signed so far.
         self.signings = 0
 
@@ -133,6 +135,11 @@ class TokenCache:
         s = self._settings
         now = self._clock()
         iat = int(now + self._offset - s.backdate)
+        if iat == self._iat:
+            # RS256 is deterministic: the same claims in the same second would give the
+            # very token the server just refused. One second more back-dating differs.
+            iat -= 1
+        self._iat = iat
         exp = int(iat + s.lifetime)
         token = jwt.encode(
             {"iss": self._credentials.issuer, "iat": iat, "exp": exp},

@@ -250,18 +250,20 @@ class VoxKV:
         Pages are fetched by offset: keys written or deleted during the walk may be seen
         twice or missed, as with any offset pagination.
         """
-        async for item in self._walk(self.items, prefix, page_size):
+        async for item in self._walk(self.items, _ITEMS, prefix, page_size):
             yield item
 
     async def iter_keys(self, prefix: str | None = None, *, page_size: int = MAX_COUNT
                         ) -> AsyncIterator[KeyInfo]:
         """Every key (starting with ``prefix``, if given), page by page until exhausted."""
-        async for info in self._walk(self.keys, prefix, page_size):
+        async for info in self._walk(self.keys, _KEYS, prefix, page_size):
             yield info
 
     # --- plumbing ----------------------------------------------------------------------
 
-    async def _walk(self, fetch: Any, prefix: str | None, page_size: int) -> AsyncIterator[Any]:
+    async def _walk(
+        self, fetch: Any, method: str, prefix: str | None, page_size: int
+    ) -> AsyncIterator[Any]:
         check_count(page_size)
         offset = 0
         previous_first = None
@@ -273,7 +275,7 @@ class VoxKV:
                 return
             if page[0] == previous_first:
                 raise ProtocolError("the server ignores offset: the same page came twice",
-                                    status=200, method=_ITEMS)
+                                    status=200, method=method)
             previous_first = page[0]
             for entry in page:
                 yield entry

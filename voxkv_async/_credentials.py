@@ -108,6 +108,8 @@ class Credentials:
         except OSError as exc:
             why = exc.strerror or exc
             raise CredentialsError(str(p), None, f"cannot be read ({why})") from None
+        except UnicodeDecodeError:
+            raise CredentialsError(str(p), None, "is not UTF-8 text") from None
         _warn_if_exposed(p)
         try:
             data = json.loads(text)
@@ -157,6 +159,7 @@ class Credentials:
         """Write :meth:`to_dict` as JSON to ``path``, readable by the owner only."""
         p = Path(path)
         fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # the mode of os.open applies only to a file it creates
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(self.to_dict(), f, indent=2)
         return p

@@ -75,7 +75,7 @@ def _expiry(raw: object, method: str) -> int | None:
         return raw
     if isinstance(raw, float) and raw.is_integer():
         return int(raw)
-    if isinstance(raw, str) and raw.isdigit():
+    if isinstance(raw, str) and raw.isascii() and raw.isdigit():
         return int(raw)
     raise _bad(method, f"expires_at is {type(raw).__name__}, expected Unix seconds")
 

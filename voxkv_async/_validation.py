@@ -85,7 +85,12 @@ def check_expiry(ttl: object, expires_at: object) -> tuple[str, int]:
                 raise ValidationError(
                     "expires_at", "a datetime must be timezone-aware", "a naive datetime"
                 )
-            return "expires_at", int(expires_at.timestamp())
+            seconds = int(expires_at.timestamp())
+            if seconds < 0:
+                raise ValidationError(
+                    "expires_at", "must not be before 1970-01-01 UTC", expires_at.isoformat()
+                )
+            return "expires_at", seconds
         if not _is_int(expires_at) or expires_at < 0:
             raise ValidationError(
                 "expires_at", "must be Unix seconds (int >= 0) or an aware datetime",

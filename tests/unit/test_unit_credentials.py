@@ -255,12 +255,6 @@ def test_to_file_writes_0600_and_round_trips(tmp_path, credentials, caplog) -> N
     assert set(data) == {"account_id", "key_id", "private_key", "account_email"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Credentials.to_file uses os.open(..., O_CREAT, 0o600), which sets the mode "
-    "only for a new file: overwriting an existing 0644 file leaves the private key "
-    "world-readable",
-)
 def test_to_file_over_existing_readable_file_makes_it_0600(tmp_path, credentials) -> None:
     p = tmp_path / "out.json"
     p.write_text("{}")
@@ -269,11 +263,6 @@ def test_to_file_over_existing_readable_file_makes_it_0600(tmp_path, credentials
     assert stat.S_IMODE(os.stat(p).st_mode) == 0o600
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Credentials.from_file catches only OSError around read_text(); a file that "
-    "is not UTF-8 raises a bare UnicodeDecodeError that names neither file nor problem",
-)
 def test_non_utf8_file_is_credentials_error(tmp_path) -> None:
     p = tmp_path / "credentials.json"
     p.write_bytes(b'{"account_id": 1, "key_id": "\xff\xfe"}')

@@ -268,11 +268,6 @@ async def test_server_ignoring_offset_is_protocol_error(credentials, mocked, wal
     assert len(got) == 5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _client.VoxKV._walk raises its 'server ignores offset' ProtocolError with "
-    "method=GetKeyValueItems even when walking GetKeyValueKeys (iter_keys)",
-)
 async def test_offset_error_names_the_keys_method(credentials, mocked) -> None:
     mocked.post(KEYS_URL, repeat=True, payload={"result": ["a", "b"]})
     async with make_kv(credentials) as kv:
@@ -419,11 +414,6 @@ async def test_expires_at_tolerated_forms(credentials, mocked, raw, parsed) -> N
     assert type(item.expires_at) is int
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _models._expiry uses str.isdigit(), true for '²' and other non-ASCII "
-    "digits that int() rejects, so a ValueError escapes instead of ProtocolError",
-)
 @pytest.mark.parametrize("raw", ["²", "1²", "①"])
 async def test_expires_at_unicode_digit_string_is_protocol_error(credentials, mocked, raw) -> None:
     mocked.post(GET_URL, payload={"result": {"key": "k", "value": "v", "expires_at": raw}})

@@ -120,15 +120,7 @@ def test_invalidate_of_stale_header_keeps_newer_token(credentials, clock) -> Non
     assert tc.signings == 3
 
 
-RESIGN_BUG = (
-    "BUG: _auth.TokenCache._sign is deterministic in (iss, iat, exp, kid) and iat has "
-    "1-second resolution, so a re-sign within the same second after code 100/455/456 "
-    "yields a byte-identical token (RS256 PKCS#1 v1.5 is deterministic): the 'new' "
-    "token is the refused one, and invalidate() cannot tell stale from new"
-)
 
-
-@pytest.mark.xfail(strict=True, reason=RESIGN_BUG)
 def test_resign_in_same_second_gives_a_different_token(credentials, clock) -> None:
     tc = TokenCache(credentials, clock=clock)
     old = tc.authorization()
@@ -208,7 +200,6 @@ async def test_code_100_resigns_and_retries_once(credentials, private_key, clock
     claims_of(second, private_key)  # still a valid signature
 
 
-@pytest.mark.xfail(strict=True, reason=RESIGN_BUG)
 async def test_code_100_second_request_carries_a_different_token(
     credentials, clock, mocked
 ) -> None:
@@ -282,7 +273,7 @@ async def test_non_resign_auth_codes_fail_without_resigning(credentials, mocked,
     "clock_moves",
     [
         True,
-        pytest.param(False, marks=pytest.mark.xfail(strict=True, reason=RESIGN_BUG)),
+        False,
     ],
 )
 async def test_concurrent_code_100_failures_cause_one_resign(

@@ -200,12 +200,6 @@ async def test_expiry_validation(credentials, mocked, kw, field, limit, given) -
     assert mocked.requests == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _validation.check_expiry refuses a negative int expires_at but returns "
-    "int(dt.timestamp()) for an aware datetime without the same >= 0 check, so a "
-    "pre-1970 datetime is sent as a negative expires_at",
-)
 async def test_expires_at_datetime_before_epoch_refused(credentials, mocked) -> None:
     from datetime import UTC
 
