@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import ssl
-
 import pytest
-from aioresponses import aioresponses
 from yarl import URL
 
 from voxkv_async import (
@@ -25,14 +22,11 @@ from voxkv_async import (
     TLSVerificationError,
     TransportError,
     ValidationError,
-    VoxKV,
     VoxKVError,
 )
 
-BASE = "https://api.test/platform_api"
-# Building a default TLS context loads the system CAs (~30 ms); share one across tests.
-TLS = ssl.create_default_context()
-SET_URL = f"{BASE}/SetKeyValueItem"
+from _support import SET_URL, make_kv
+
 SECRET = "TOP-SECRET-VALUE-42"
 
 # API-FACTS.md, "Error codes that matter to this client".
@@ -51,19 +45,6 @@ CODE_TABLE = {
     455: AuthenticationError, 456: AuthenticationError,
 }
 RETRIED = {1, 2, 4, 162, 484, 515, 340, 416}
-
-
-@pytest.fixture
-def mocked():
-    with aioresponses() as m:
-        yield m
-
-
-def make_kv(credentials, **kw) -> VoxKV:
-    kw.setdefault("base_url", BASE)
-    kw.setdefault("ssl", TLS)
-    kw.setdefault("retry", RetryPolicy.disabled())
-    return VoxKV(credentials, application_id=77, **kw)
 
 
 def everything_said(exc: BaseException) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import ssl
 import warnings
 from urllib.parse import parse_qs
 
@@ -15,24 +14,7 @@ from aioresponses import aioresponses
 
 from voxkv_async import KeyValueItem, RetryPolicy, VoxKV
 
-BASE = "https://api.test/platform_api"
-# Building a default TLS context loads the system CAs (~30 ms); share one across tests.
-TLS = ssl.create_default_context()
-GET_URL = f"{BASE}/GetKeyValueItem"
-ITEM = {"key": "ns:k", "value": "v", "expires_at": 1_900_000_000}
-
-
-@pytest.fixture
-def mocked():
-    with aioresponses() as m:
-        yield m
-
-
-def make_kv(credentials, **kw) -> VoxKV:
-    kw.setdefault("base_url", BASE)
-    kw.setdefault("ssl", TLS)
-    kw.setdefault("retry", RetryPolicy.disabled())
-    return VoxKV(credentials, application_id=77, **kw)
+from _support import GET_URL, ITEM, make_kv
 
 
 async def test_close_is_idempotent(credentials, mocked) -> None:

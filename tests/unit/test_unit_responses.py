@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import ssl
-from urllib.parse import parse_qs
+from typing import Any
 
 import pytest
 from aioresponses import CallbackResult, aioresponses
@@ -17,6 +16,7 @@ from voxkv_async import (
     ApiError,
     ApplicationNotFoundError,
     AuthenticationError,
+    Credentials,
     InvalidArgumentError,
     KeyInfo,
     KeyValueItem,
@@ -29,32 +29,13 @@ from voxkv_async import (
     VoxKVError,
 )
 
-BASE = "https://api.test/platform_api"
-# Building a default TLS context loads the system CAs (~30 ms); share one across tests.
-TLS = ssl.create_default_context()
-SET_URL = f"{BASE}/SetKeyValueItem"
-GET_URL = f"{BASE}/GetKeyValueItem"
-DEL_URL = f"{BASE}/DelKeyValueItem"
-ITEMS_URL = f"{BASE}/GetKeyValueItems"
-KEYS_URL = f"{BASE}/GetKeyValueKeys"
-ITEM = {"key": "ns:k", "value": "v", "expires_at": 1_900_000_000}
+import _support as support
+from _support import DEL_URL, GET_URL, ITEM, ITEMS_URL, KEYS_URL, SET_URL, sent_form
 
 
-@pytest.fixture
-def mocked():
-    with aioresponses() as m:
-        yield m
-
-
-def make_kv(credentials, **kw) -> VoxKV:
-    kw.setdefault("base_url", BASE)
-    kw.setdefault("ssl", TLS)
+def make_kv(credentials: Credentials, **kw: Any) -> VoxKV:
     kw.setdefault("retry", RetryPolicy.for_testing(max_attempts=3))
-    return VoxKV(credentials, application_id=77, **kw)
-
-
-def sent_form(kwargs) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(kwargs["data"].decode()).items()}
+    return support.make_kv(credentials, **kw)
 
 
 # --- get / delete / set --------------------------------------------------------------

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 import time
 from email.utils import formatdate
 
 import aiohttp
 import pytest
-from aioresponses import aioresponses
 
 from voxkv_async import (
     ApiError,
@@ -27,12 +25,8 @@ from voxkv_async import (
     VoxKV,
 )
 
-BASE = "https://api.test/platform_api"
-# Building a default TLS context loads the system CAs (~30 ms); share one across tests.
-TLS = ssl.create_default_context()
-GET_URL = f"{BASE}/GetKeyValueItem"
-SET_URL = f"{BASE}/SetKeyValueItem"
-ITEM = {"key": "ns:k", "value": "v", "expires_at": 1_900_000_000}
+from _support import BASE, GET_URL, ITEM, SET_URL, TLS
+
 OK = {"payload": {"result": ITEM}}
 
 
@@ -42,12 +36,6 @@ class RecordingSleep:
 
     async def __call__(self, seconds: float) -> None:
         self.calls.append(seconds)
-
-
-@pytest.fixture
-def mocked():
-    with aioresponses() as m:
-        yield m
 
 
 @pytest.fixture

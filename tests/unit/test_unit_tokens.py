@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import ssl
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from typing import Any
 
 import jwt
 import pytest
 from aioresponses import CallbackResult, aioresponses
 from yarl import URL
 
-from voxkv_async import AuthenticationError, RetryPolicy, TokenSettings, VoxKV
+from voxkv_async import AuthenticationError, Credentials, RetryPolicy, TokenSettings, VoxKV
 from voxkv_async._auth import TokenCache
 
-BASE = "https://api.test/platform_api"
-# Building a default TLS context loads the system CAs (~30 ms); share one across tests.
-TLS = ssl.create_default_context()
-GET_URL = f"{BASE}/GetKeyValueItem"
-ITEM = {"key": "ns:k", "value": "v", "expires_at": 1_900_000_000}
+import _support as support
+from _support import GET_URL, ITEM
+
 T0 = 1_700_000_000
 
 
@@ -32,21 +30,13 @@ class FakeClock:
 
 
 @pytest.fixture
-def mocked():
-    with aioresponses() as m:
-        yield m
-
-
-@pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
 
 
-def make_kv(credentials, **kw) -> VoxKV:
-    kw.setdefault("base_url", BASE)
-    kw.setdefault("ssl", TLS)
+def make_kv(credentials: Credentials, **kw: Any) -> VoxKV:
     kw.setdefault("retry", RetryPolicy.for_testing())
-    return VoxKV(credentials, application_id=77, **kw)
+    return support.make_kv(credentials, **kw)
 
 
 def headers_sent(m: aioresponses, url: str = GET_URL) -> list[str]:
@@ -118,7 +108,6 @@ def test_invalidate_of_stale_header_keeps_newer_token(credentials, clock) -> Non
     clock.t += 1
     assert tc.authorization() not in (old, new)
     assert tc.signings == 3
-
 
 
 def test_resign_in_same_second_gives_a_different_token(credentials, clock) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import ssl
 from datetime import datetime
 
 import pytest
@@ -12,12 +11,9 @@ from aioresponses import aioresponses
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from voxkv_async import RetryPolicy, ValidationError, VoxKV, VoxKVError
+from voxkv_async import ValidationError, VoxKV, VoxKVError
 
-BASE = "https://api.test/platform_api"
-# Building a default TLS context loads the system CAs (~30 ms); share one across tests.
-TLS = ssl.create_default_context()
-ITEM = {"key": "ns:k", "value": "v", "expires_at": 1_900_000_000}
+from _support import BASE, ITEM, make_kv
 
 # The documented pattern `^[a-zA-Z0-9а-яА-ЯёЁ_\-:;.#+]*$` with 1..200 characters, applied
 # to the whole string (fullmatch: `$` alone would let a trailing newline through).
@@ -45,19 +41,6 @@ keys_strategy = st.one_of(
         st.one_of(st.sampled_from(ALLOWED), st.characters()), min_size=1, max_size=205
     ).map("".join),
 )
-
-
-@pytest.fixture
-def mocked():
-    with aioresponses() as m:
-        yield m
-
-
-def make_kv(credentials, **kw) -> VoxKV:
-    kw.setdefault("base_url", BASE)
-    kw.setdefault("ssl", TLS)
-    kw.setdefault("retry", RetryPolicy.disabled())
-    return VoxKV(credentials, application_id=77, **kw)
 
 
 def test_set_accepts_exactly_the_documented_keys(credentials) -> None:

@@ -6,6 +6,7 @@ import logging
 import ssl
 import time
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 from urllib.parse import parse_qs
 
 import jwt
@@ -15,10 +16,8 @@ from yarl import URL
 
 from voxkv_async import DEFAULT_BASE_URL, Credentials, RetryPolicy, ValidationError, VoxKV
 
-BASE = "https://api.test/platform_api"
-# Building a default TLS context loads the system CAs (~30 ms); share one across tests.
-TLS = ssl.create_default_context()
-ITEM = {"key": "ns:k", "value": "v", "expires_at": 1_900_000_000}
+import _support as support
+from _support import BASE, ITEM
 
 
 @pytest.fixture(autouse=True)
@@ -26,17 +25,9 @@ def _no_env_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("VOXKV_BASE_URL", raising=False)
 
 
-@pytest.fixture
-def mocked():
-    with aioresponses() as m:
-        yield m
-
-
-def make_kv(credentials: Credentials, **kw) -> VoxKV:
-    kw.setdefault("base_url", BASE)
-    kw.setdefault("ssl", TLS)
+def make_kv(credentials: Credentials, **kw: Any) -> VoxKV:
     kw.setdefault("retry", RetryPolicy.for_testing())
-    return VoxKV(credentials, application_id=77, **kw)
+    return support.make_kv(credentials, **kw)
 
 
 def only_call(m: aioresponses, method: str, base: str = BASE):
@@ -325,7 +316,6 @@ def test_default_tls_logs_no_warning(credentials, caplog) -> None:
 
 
 def test_insecure_context_really_skips_verification() -> None:
-    import ssl
 
     from voxkv_async._config import make_ssl_context
 
