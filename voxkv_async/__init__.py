@@ -8,6 +8,7 @@
 __version__ = "0.1.0"
 
 from ._auth import TokenSettings
+from ._bulk import AdaptiveRate, BulkError, BulkFailure, BulkOptions, BulkReport
 from ._client import VoxKV
 from ._config import BASE_URL_ENV_VAR, DEFAULT_BASE_URL, Limits, Timeouts
 from ._credentials import CREDENTIALS_ENV_VAR, Credentials
@@ -37,9 +38,14 @@ __all__ = [
     "BASE_URL_ENV_VAR",
     "CREDENTIALS_ENV_VAR",
     "DEFAULT_BASE_URL",
+    "AdaptiveRate",
     "ApiError",
     "ApplicationNotFoundError",
     "AuthenticationError",
+    "BulkError",
+    "BulkFailure",
+    "BulkOptions",
+    "BulkReport",
     "ConnectError",
     "Credentials",
     "CredentialsError",

@@ -9,13 +9,14 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from os import PathLike
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, Unpack
 from urllib.parse import urlencode
 
 import aiohttp
 
-from . import __version__
+from . import __version__, _bulk
 from ._auth import TokenCache, TokenSettings
+from ._bulk import BulkOptions, BulkReport, KeysInput, SetInput
 from ._config import Limits, Timeouts, make_ssl_context, resolve_base_url
 from ._credentials import Credentials
 from ._errors import ApiError, InvalidArgumentError, ProtocolError, ValidationError, VoxKVError
@@ -258,6 +259,51 @@ class VoxKV:
         """Every key (starting with ``prefix``, if given), page by page until exhausted."""
         async for info in self._walk(self.keys, _KEYS, prefix, page_size):
             yield info
+
+    # --- bulk --------------------------------------------------------------------------
+
+    async def set_many(
+        self,
+        items: SetInput,
+        *,
+        ttl: int | None = None,
+        expires_at: int | datetime | None = None,
+        **options: Unpack[BulkOptions],
+    ) -> BulkReport:
+        """Set many items concurrently, streaming them from ``items`` in bounded memory.
+
+        Args:
+            items: A mapping of key to value, or a sync or async iterable of
+                ``(key, value)`` pairs or :class:`KeyValueItem` s (an item's own
+                ``expires_at`` wins over ``ttl``/``expires_at``). Read lazily.
+            ttl: Seconds to live for items without an expiry of their own.
+            expires_at: Or their expiry, as Unix seconds or an aware datetime.
+            options: ``concurrency`` (64), ``rate_limit`` (requests/s), ``adaptive``,
+                ``progress``, ``report``, ``on_failure``, ``raise_on_error``: see
+                :class:`BulkOptions`.
+
+        Returns:
+            A :class:`BulkReport` in which every input item is counted exactly once, as
+            succeeded or failed (with its exception). Invalid items fail without a
+            request; the others go on.
+        """
+        return await _bulk.set_many(self, items, ttl=ttl, expires_at=expires_at, **options)
+
+    async def get_many(
+        self, keys: KeysInput, **options: Unpack[BulkOptions]
+    ) -> list[KeyValueItem | None]:
+        """Get many keys concurrently: the items in input order, ``None`` where missing.
+
+        Raises :class:`BulkError` if any key failed (``raise_on_error`` defaults to
+        ``True`` here: ``None`` alone cannot tell failed from missing). The list is as
+        long as the input, so call it on chunks of an unbounded stream.
+        """
+        return await _bulk.get_many(self, keys, **options)
+
+    async def delete_many(self, keys: KeysInput, **options: Unpack[BulkOptions]) -> BulkReport:
+        """Delete many keys concurrently; keys already absent count as succeeded and in
+        :attr:`BulkReport.missing`."""
+        return await _bulk.delete_many(self, keys, **options)
 
     # --- plumbing ----------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from voxkv_async import RetryPolicy, Stats, VoxKV
+from voxkv_async import RetryPolicy, VoxKV
 from voxkv_async._bulk import AdaptiveRate, BulkReport, set_many
 from voxkv_async.emulator import Emulator, Faults
 
@@ -84,6 +84,22 @@ def test_adaptive_rate_drops_on_throttle_and_recovers_cubically() -> None:
     assert rate.rate >= peak * 0.99  # back at the rate it was throttled at, past K
 
 
+def test_a_burst_of_throttles_is_one_decrease() -> None:
+    now = [0.0]
+    rate = AdaptiveRate(clock=lambda: now[0], cooldown=0.5)
+    for _ in range(200):
+        now[0] += 0.01
+        rate.on_success()
+    for _ in range(64):  # every in-flight request answered "slow down" at once
+        now[0] += 0.001
+        rate.on_throttle()
+    assert rate.throttles == 64
+    assert rate.rate == pytest.approx(0.7 * rate.last_max_rate)
+    now[0] += 0.6  # a throttle after the cooldown is a new congestion event
+    rate.on_throttle()
+    assert rate.rate < 0.7 * 0.7 * 100 * 1.05
+
+
 async def _throttle_burst(kv: VoxKV, emu: Emulator, adaptive: AdaptiveRate) -> tuple[
         BulkReport, float, float]:
     """After 100 items, 30 % HTTP 429 until the client has slowed down twice, then none."""
@@ -105,7 +121,7 @@ async def _throttle_burst(kv: VoxKV, emu: Emulator, adaptive: AdaptiveRate) -> t
 
 
 async def test_429_burst_slows_the_client_then_it_speeds_up(voxkv_emulator: Emulator) -> None:
-    # Without the core's per-attempt counter only final errors are seen: no retries.
+    # Retrying off: every throttle reaches the report as a failure, so they can be counted.
     adaptive = AdaptiveRate(min_rate=50)
     async with VoxKV(voxkv_emulator.credentials, voxkv_emulator.application_id,
                      base_url=voxkv_emulator.base_url, ssl=voxkv_emulator.ssl_context,
@@ -119,12 +135,13 @@ async def test_429_burst_slows_the_client_then_it_speeds_up(voxkv_emulator: Emul
     assert report.succeeded + report.failed == 400
 
 
-@pytest.mark.skipif(not hasattr(Stats(), "throttled"), reason="needs the core's Stats.throttled")
 async def test_throttles_absorbed_by_retries_still_slow_the_client(
     voxkv_client: VoxKV, voxkv_emulator: Emulator
 ) -> None:
     adaptive = AdaptiveRate(min_rate=50)
     report, first, low = await _throttle_burst(voxkv_client, voxkv_emulator, adaptive)
     assert report.succeeded == 400
+    assert voxkv_client.stats.retries >= adaptive.throttles >= 2  # seen through the hook
+    assert voxkv_client._retrier.hooks == []  # and unhooked after the run
     assert low < first
     assert adaptive.rate > adaptive.last_max_rate * 0.7

@@ -21,7 +21,10 @@ async def test_10k_with_every_fault_kind_accounts_for_every_item(
 ) -> None:
     voxkv_emulator.faults = Faults.spread(0.15, slow=0.005, slow_seconds=2.5, retry_after=0)
     n = 10_000
-    report = await set_many(voxkv_client, pairs(n), concurrency=64)
+    # The emulator throttles at random, whatever our rate: the adaptive rate would settle
+    # at ~10/s (its fixed point for load-independent throttling). This test is about the
+    # accounting under retries; test_cancel_throttle covers the adaptive rate.
+    report = await set_many(voxkv_client, pairs(n), concurrency=64, adaptive=False)
 
     assert report.total == n
     assert report.succeeded + report.failed == n
