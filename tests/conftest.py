@@ -12,6 +12,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from voxkv_async import Credentials
 
+# Scans every log record and error message of the whole run for tokens, keys and values.
+pytest_plugins = ["secret_guard"]
+
 
 def _give_client_response_a_stream_writer() -> None:
     """Let aioresponses 0.7.9 build responses on aiohttp >= 3.14.

@@ -202,7 +202,13 @@ class VoxKV:
         check_key(key)
         check_value(value)
         name, seconds = check_expiry(ttl, expires_at)
-        return f"{self._common}&{urlencode({'key': key, 'value': value, name: seconds})}"
+        try:
+            return f"{self._common}&{urlencode({'key': key, 'value': value, name: seconds})}"
+        except UnicodeEncodeError:  # a lone surrogate: no UTF-8 for it, so no request
+            raise ValidationError(
+                "value", "must be valid Unicode text (no lone surrogates)",
+                f"{len(value)} characters",
+            ) from None
 
     async def get(self, key: str) -> KeyValueItem | None:
         """The item stored under ``key``, or ``None`` if there is none."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import ssl as _ssl
 import time
 from email.utils import parsedate_to_datetime
@@ -50,6 +51,7 @@ METHODS = (
 _FORM = "application/x-www-form-urlencoded"
 _EXCERPT = 200
 _NOT_JSON = object()
+_INT_TEXT = re.compile(r"\s*(-?[0-9]+)\s*")  # ASCII digits only: int() refuses "²"
 
 
 class Transport:
@@ -200,7 +202,7 @@ class Transport:
     ) -> Any:
         try:
             payload: Any = json.loads(raw)
-        except ValueError:  # UnicodeDecodeError is a ValueError too
+        except (ValueError, RecursionError):  # bad UTF-8 is a ValueError; [[[...]]] recurses
             payload = _NOT_JSON
         if type(payload) is dict:
             error = payload.get("error")
@@ -249,8 +251,9 @@ def _code_and_msg(error: object) -> tuple[int | None, str]:
     if not isinstance(error, dict):
         return None, _short_text(error)
     code: Any = error.get("code")
-    if isinstance(code, str) and code.strip().lstrip("-").isdigit():
-        code = int(code)
+    if isinstance(code, str):
+        match = _INT_TEXT.fullmatch(code)
+        code = int(match.group(1)) if match else None
     if type(code) is not int:
         code = None
     msg = error.get("msg", error.get("message", ""))

@@ -200,9 +200,7 @@ def faults_injected(emu: Emulator) -> dict[str, int]:
 
 def open_server_connections(emu: Emulator) -> int:
     """Connections the emulator still holds open (0 when stopped)."""
-    runner = emu._runner  # no public count of open connections yet
-    server = runner.server if runner is not None else None
-    return len(server.connections) if server is not None else 0
+    return emu.open_connections
 
 
 async def assert_clean_shutdown(

@@ -11,7 +11,6 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable
-from email.utils import formatdate
 from typing import Any
 
 import pytest
@@ -163,36 +162,11 @@ async def test_memory_flat_across_rounds() -> None:
 # --- tokens and clocks -----------------------------------------------------------------
 
 
-def date_from(clock: Callable[[], float]) -> Callable[[Any], Any]:
-    """A ``make_app`` for the emulator whose HTTP ``Date`` comes from ``clock``.
-
-    The emulator checks tokens against ``token_clock`` but stamps ``Date`` with real
-    time; a real server has one clock. The client learns skew from ``Date`` on codes
-    455/456, so with a fake token clock it would learn a bogus offset. Until the emulator
-    does this itself, the test adds it.
-    """
-    from voxkv_async.emulator import _server
-
-    make_app = _server.make_app
-
-    def make(core: Any) -> Any:
-        app = make_app(core)
-
-        async def stamp(request: Any, response: Any) -> None:
-            response.headers["Date"] = formatdate(clock(), usegmt=True)
-
-        app.on_response_prepare.append(stamp)
-        return app
-
-    return make
-
-
-async def test_token_expires_mid_run(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_token_expires_mid_run() -> None:
     """A shared fast clock jumps past the token's lifetime while requests are in flight."""
     baseline = asyncio.all_tasks()
     started = time.perf_counter()
     clock = FastClock(speed=20.0)
-    monkeypatch.setattr("voxkv_async.emulator._server.make_app", date_from(clock))
     faults = fault_mix(0.10, latency=0.004, jitter=0.006)
     async with Emulator(tls=True, seed=7, faults=faults, clock=clock, token_clock=clock) as emu:
         kv = client_for(emu, sleep=ScaledSleep(0.02), clock=clock)

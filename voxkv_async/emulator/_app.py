@@ -8,6 +8,7 @@ import json
 import socket
 import struct
 from collections.abc import Awaitable, Callable
+from email.utils import formatdate
 from typing import Any
 
 from aiohttp import web
@@ -39,7 +40,14 @@ def make_app(core: Core) -> web.Application:
     app.router.add_post(f"{CONTROL_PREFIX}/faults", _post_faults)
     app.router.add_get(f"{CONTROL_PREFIX}/modes", _get_modes)
     app.router.add_post(f"{CONTROL_PREFIX}/modes", _post_modes)
+    app.on_response_prepare.append(_stamp_date)
     return app
+
+
+async def _stamp_date(request: web.Request, response: web.StreamResponse) -> None:
+    # Clients learn clock skew from Date (on codes 455/456): it must come from the same
+    # clock the tokens are checked against, fake or not.
+    response.headers["Date"] = formatdate(request.app[CORE].token_clock(), usegmt=True)
 
 
 # --- the API --------------------------------------------------------------------------

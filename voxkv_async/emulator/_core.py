@@ -30,7 +30,9 @@ class Core:
     ) -> None:
         self.stats = EmulatorStats()
         self.store = Store(clock)
-        self.verifier = TokenVerifier(token_clock or time.time, self.stats)
+        #: The clock tokens are checked against, and the HTTP ``Date`` header is read from.
+        self.token_clock = token_clock or time.time
+        self.verifier = TokenVerifier(self.token_clock, self.stats)
         self.injector = FaultInjector(faults, seed, self.stats.faults)
         self.modes = modes
         self.applications: set[int] = set()

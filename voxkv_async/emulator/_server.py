@@ -143,6 +143,12 @@ class Emulator:
         await self.stop()
 
     @property
+    def open_connections(self) -> int:
+        """Client connections open right now (0 when stopped)."""
+        server = self._runner.server if self._runner is not None else None
+        return len(server.connections) if server is not None else 0
+
+    @property
     def running(self) -> bool:
         """Whether the emulator is serving."""
         return self._runner is not None
