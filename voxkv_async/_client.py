@@ -10,7 +10,7 @@ from datetime import datetime
 from os import PathLike
 from types import TracebackType
 from typing import Any, Self, Unpack
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 import aiohttp
 
@@ -203,7 +203,9 @@ class VoxKV:
         check_value(value)
         name, seconds = check_expiry(ttl, expires_at)
         try:
-            return f"{self._common}&{urlencode({'key': key, 'value': value, name: seconds})}"
+            # quote_plus per field: the bytes urlencode() gives, at under half its cost.
+            return (f"{self._common}&key={quote_plus(key)}&value={quote_plus(value)}"
+                    f"&{name}={seconds}")
         except UnicodeEncodeError:  # a lone surrogate: no UTF-8 for it, so no request
             raise ValidationError(
                 "value", "must be valid Unicode text (no lone surrogates)",
@@ -334,7 +336,7 @@ class VoxKV:
             offset += len(page)
 
     def _key_body(self, key: str) -> str:
-        return f"{self._common}&{urlencode({'key': key})}"
+        return f"{self._common}&key={quote_plus(key)}"
 
     def _page_body(self, prefix: str | None, count: int, offset: int) -> str:
         params: dict[str, Any] = {"count": check_count(count), "offset": check_offset(offset)}

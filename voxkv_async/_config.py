@@ -51,8 +51,10 @@ class Timeouts:
     """Time limits, in seconds.
 
     Attributes:
-        connect: To get a connection: waiting for a free one in the pool, DNS, TCP, TLS.
-        attempt: One request from start to the last byte of the answer.
+        connect: To open a connection: DNS, TCP and TLS.
+        attempt: One request from start to the last byte of the answer, the wait for a
+            free pooled connection included (calls beyond ``max_connections`` queue in
+            arrival order).
         deadline: One call from start to end, its retries and waits included. Retrying
             stops as soon as the next wait would end past it.
     """

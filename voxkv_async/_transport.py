@@ -95,6 +95,13 @@ class Transport:
         # Only a caller's session needs our TLS context per request; ours has it pooled.
         self._request_ssl: _ssl.SSLContext | bool = self._ssl if session is not None else True
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        self._headers: dict[str, str] | None = None
+        # A FIFO queue in front of aiohttp's pool. aiohttp lets a request that finds a
+        # free connection take it ahead of those already waiting for one, so with more
+        # calls in flight than connections some wait for seconds (and hit the connect
+        # timeout, which covers waiting for the pool). Calls past the limit queue here, in
+        # order, and aiohttp's pool never has waiters.
+        self._slots = asyncio.Semaphore(limits.max_connections)
 
     @property
     def closed(self) -> bool:
@@ -149,11 +156,16 @@ class Transport:
     ) -> Any:
         session = self._session if self._session is not None else self.open()
         self._stats.requests += 1
+        slots = self._slots
+        if slots.locked():
+            time_limit = await self._queue_for_slot(method, time_limit)
+        else:
+            await slots.acquire()  # free: returns at once
         try:
             async with session.post(
                 self._urls[method],
                 data=body.encode(),
-                headers={"Authorization": auth, "Content-Type": _FORM},
+                headers=self._headers_for(auth),
                 timeout=self._timeout(time_limit),
                 ssl=self._request_ssl,
                 allow_redirects=False,
@@ -168,6 +180,28 @@ class Transport:
             raise RequestTimeoutError(
                 f"{method}: no complete answer within {time_limit:g} s"
             ) from exc
+        finally:
+            slots.release()
+
+    async def _queue_for_slot(self, method: str, time_limit: float) -> float:
+        """Wait (in FIFO order) for a connection slot; the time limit left for the request."""
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        try:
+            async with asyncio.timeout(time_limit):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise RequestTimeoutError(
+                f"{method}: no free connection within {time_limit:g} s"
+            ) from None
+        return max(0.001, time_limit - (loop.time() - start))
+
+    def _headers_for(self, auth: str) -> dict[str, str]:
+        """The request headers for ``auth``, built once per token rather than per call."""
+        headers = self._headers
+        if headers is None or headers["Authorization"] != auth:
+            headers = self._headers = {"Authorization": auth, "Content-Type": _FORM}
+        return headers
 
     def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
         t = self._timeouts.get(seconds)

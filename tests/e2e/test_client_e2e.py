@@ -266,3 +266,16 @@ async def test_attempt_hooks_see_every_attempt_and_can_be_removed() -> None:
         remove()
         await kv.get("k")
     assert seen == [RateLimitedError] * 3 + [type(None)]
+
+
+async def test_more_calls_than_connections_queue_fairly_without_timeouts() -> None:
+    # aiohttp's pool lets a newcomer take a freed connection ahead of older waiters; with
+    # 4x more calls than connections some waited past the connect timeout and failed.
+    async with Emulator(faults=Faults(latency=0.02)) as emu:
+        kv = client_for(emu, limits=Limits(max_connections=8),
+                        timeouts=Timeouts(connect=0.3, attempt=5.0, deadline=10.0),
+                        retry=RetryPolicy.disabled())
+        async with kv:
+            await asyncio.gather(*(kv.set(f"k{i}", "v") for i in range(400)))
+        assert kv.stats.errors == {}
+        assert emu.stats.connections <= 8
