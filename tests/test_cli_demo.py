@@ -165,3 +165,21 @@ def test_console_script_is_installed() -> None:
     assert done.returncode == 0
     assert "emulator" in done.stdout
     assert "demo" in done.stdout
+
+
+def test_uvloop_switch_runs_the_demo_on_uvloop(capsys: pytest.CaptureFixture[str]) -> None:
+    uvloop = pytest.importorskip("uvloop")
+    from voxkv_async import cli
+
+    loops: list[str] = []
+    run = uvloop.run
+
+    def spy(coro: object) -> object:
+        loops.append("uvloop")
+        return run(coro)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(uvloop, "run", spy)
+        assert cli.main(["--uvloop", "demo", "--keys", "50", "--concurrency", "8"]) == 0
+    assert loops == ["uvloop"]
+    assert "OK" in capsys.readouterr().out

@@ -17,7 +17,6 @@ format with an added ``error`` field/column, so ``voxkv import OUT`` re-runs jus
 from __future__ import annotations
 
 import argparse
-import asyncio
 import csv
 import json
 import os
@@ -34,6 +33,7 @@ from ._client import VoxKV
 from ._credentials import Credentials
 from ._errors import VoxKVError
 from ._models import KeyInfo, KeyValueItem
+from .cli import run_coroutine
 
 __all__ = ["APPLICATION_ENV_VAR", "CA_FILE_ENV_VAR", "register"]
 
@@ -106,7 +106,7 @@ class _UsageError(Exception):
 def _run(handler: Callable[[argparse.Namespace], Coroutine[Any, Any, int]],
          args: argparse.Namespace) -> int:
     try:
-        return asyncio.run(handler(args))
+        return run_coroutine(handler(args), args)
     except (_UsageError, VoxKVError, OSError, ValueError) as exc:
         print(f"voxkv {args.command}: error: {exc}", file=sys.stderr)
         return 2

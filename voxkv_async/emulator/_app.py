@@ -44,6 +44,14 @@ def make_app(core: Core) -> web.Application:
     return app
 
 
+def _connection_key(request: web.Request) -> tuple[object, int]:
+    # Neither uvloop's SSL transports nor aiohttp's handlers can be weakly referenced;
+    # the peer's address with the handler's id names one live connection (an ephemeral
+    # port and an id are each reused, but not both at once).
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    return peer, id(request.protocol)
+
+
 async def _stamp_date(request: web.Request, response: web.StreamResponse) -> None:
     # Clients learn clock skew from Date (on codes 455/456): it must come from the same
     # clock the tokens are checked against, fake or not.
@@ -55,7 +63,7 @@ async def _stamp_date(request: web.Request, response: web.StreamResponse) -> Non
 
 async def _api(request: web.Request) -> web.StreamResponse:
     core = request.app[CORE]
-    core.stats.saw_transport(request.transport)
+    core.stats.saw_connection(_connection_key(request))
     params = await _params(request)
     method = request.match_info.get("method") or params.pop("cmd", "")
     core.stats.requests[method if method in METHODS else "?"] += 1

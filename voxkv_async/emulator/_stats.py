@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import weakref
 from collections import Counter
 from typing import Any
 
@@ -18,7 +17,7 @@ class EmulatorStats:
 
     Attributes:
         requests: API requests by method name (unknown names count as ``"?"``).
-        connections: New connections (distinct transports) that carried API requests.
+        connections: New connections that carried API requests.
         token_digests: SHA-256 digests of the distinct tokens seen; never the tokens.
         signature_checks: RSA signature verifications performed (cache misses).
         errors: Error envelopes sent, by API code.
@@ -31,7 +30,7 @@ class EmulatorStats:
     signature_checks: int = 0
     errors: Counter[int] = attrs.field(factory=Counter)
     faults: Counter[str] = attrs.field(factory=Counter)
-    _transports: weakref.WeakSet[object] = attrs.field(factory=weakref.WeakSet, repr=False)
+    _seen: set[object] = attrs.field(factory=set, repr=False)
 
     @property
     def total_requests(self) -> int:
@@ -43,10 +42,10 @@ class EmulatorStats:
         """How many different tokens were presented."""
         return len(self.token_digests)
 
-    def saw_transport(self, transport: object) -> None:
-        """Count ``transport`` if it is a connection not seen before."""
-        if transport is not None and transport not in self._transports:
-            self._transports.add(transport)
+    def saw_connection(self, connection: object) -> None:
+        """Count ``connection`` (a hashable name of one connection) if not seen before."""
+        if connection is not None and connection not in self._seen:
+            self._seen.add(connection)
             self.connections += 1
 
     def saw_token(self, header: str | None) -> None:
@@ -62,7 +61,7 @@ class EmulatorStats:
         self.signature_checks = 0
         self.errors.clear()
         self.faults.clear()
-        self._transports = weakref.WeakSet()
+        self._seen = set()
 
     def to_json(self) -> dict[str, Any]:
         """The counters as a JSON object."""
