@@ -179,15 +179,17 @@ def test_set(env: Env, key: Any, value: Any, ttl: Any, expires_at: Any) -> None:
             assert stored == {}  # expired as soon as written
 
 
+async def _after_maybe_storing(env: Env, key: Any, present: bool, call: Any) -> Any:
+    """``call(key)`` once ``key`` was stored (if ``present`` and valid)."""
+    if present and key_ok(key):
+        await env.kv.set(key, "stored")
+    return await call(key)
+
+
 @SETTINGS
 @given(key=keys, present=st.booleans())
 def test_get(env: Env, key: Any, present: bool) -> None:
-    async def go() -> Any:
-        if present and key_ok(key):
-            await env.kv.set(key, "stored")
-        return await env.kv.get(key)
-
-    outcome, sent = env.run(go())
+    outcome, sent = env.run(_after_maybe_storing(env, key, present, env.kv.get))
     expect(outcome, sent, key_ok(key))
     if key_ok(key):
         assert outcome == (KeyValueItem(key, "stored", outcome.expires_at) if present else None)
@@ -196,12 +198,7 @@ def test_get(env: Env, key: Any, present: bool) -> None:
 @SETTINGS
 @given(key=keys, present=st.booleans())
 def test_delete(env: Env, key: Any, present: bool) -> None:
-    async def go() -> Any:
-        if present and key_ok(key):
-            await env.kv.set(key, "stored")
-        return await env.kv.delete(key)
-
-    outcome, sent = env.run(go())
+    outcome, sent = env.run(_after_maybe_storing(env, key, present, env.kv.delete))
     expect(outcome, sent, key_ok(key))
     if key_ok(key):
         assert outcome is present

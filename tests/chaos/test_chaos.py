@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import pytest
 
 from voxkv_async import (
@@ -84,29 +85,46 @@ def assert_ledger(check: dict[str, Any], ledger: Ledger) -> None:
 # --- faulted requests, repeated rounds -------------------------------------------------
 
 
+@attrs.define
+class Rounds:
+    """What repeated rounds of callers on one client added up to."""
+
+    checks: list[dict[str, Any]] = attrs.field(factory=list)
+    faults: Counter[str] = attrs.field(factory=Counter)
+    failures: Counter[str] = attrs.field(factory=Counter)
+    calls: int = 0
+
+    async def play(self, kv: VoxKV, emu: Emulator, tag: str, callers: int) -> None:
+        """One round: ``callers`` tasks of 6 writes and reads, checked against the store;
+        then the emulator is reset (store and counters) while the client keeps going."""
+        ledger = Ledger()
+        await run_callers(kv, ledger, tag, callers, 6)
+        check = ledger.check(emu.items())
+        assert_ledger(check, ledger)
+        self.checks.append(check)
+        self.failures += check_failures(ledger.failures)
+        self.faults += faults_injected(emu)
+        self.calls += ledger.calls
+        emu.reset()
+
+
 @pytest.mark.parametrize("rate", [0.10, 0.30, 0.60])
 async def test_fault_mix(rate: float) -> None:
     """Every fault kind at once, many callers, several rounds on one client."""
     baseline = asyncio.all_tasks()
     started = time.perf_counter()
     sleep = ScaledSleep(0.02)
-    checks, faults, failures, calls = [], Counter[str](), Counter[str](), 0
+    rounds = Rounds()
     async with Emulator(tls=True, seed=int(rate * 100), faults=fault_mix(rate)) as emu:
         kv = client_for(emu, sleep=sleep)
         async with kv:
             for r in range(3):
-                ledger = Ledger()
-                await run_callers(kv, ledger, f"mix{r}", CALLERS, 6)
-                check = ledger.check(emu.items())
-                assert_ledger(check, ledger)
-                checks.append(check)
-                failures += check_failures(ledger.failures)
-                faults += faults_injected(emu)
-                calls += ledger.calls
-                emu.reset()  # empties the store and counters; the client keeps going
+                await rounds.play(kv, emu, f"mix{r}", CALLERS)
         await assert_clean_shutdown(kv, emu, baseline)
-    fig = record(f"faults {rate:.0%}", started, kv, faults, checks, failures, calls,
-                 rounds=len(checks), longest_wait_asked_s=round(max(sleep.asked), 3))
+    faults, calls = rounds.faults, rounds.calls
+    fig = record(f"faults {rate:.0%}", started, kv, faults, rounds.checks, rounds.failures,
+                 calls, rounds=len(rounds.checks),
+                 longest_wait_asked_s=round(max(sleep.asked), 3))
     assert set(faults) == set(FAULT_KINDS), "every fault kind was exercised"
     assert fig["faults_injected"] >= rate * fig["requests"] * 0.6
     assert kv.stats.retries > 0
@@ -131,7 +149,7 @@ async def test_memory_flat_across_rounds() -> None:
     """
     baseline = asyncio.all_tasks()
     started = time.perf_counter()
-    checks, faults, failures, calls = [], Counter[str](), Counter[str](), 0
+    played = Rounds()
     rounds = 6
     timeouts = Timeouts(connect=2.0, attempt=1.0, deadline=8.0)
     with MemoryProbe() as memory:
@@ -139,20 +157,12 @@ async def test_memory_flat_across_rounds() -> None:
             kv = client_for(emu, sleep=ScaledSleep(0.02), timeouts=timeouts)
             async with kv:
                 for r in range(rounds):
-                    ledger = Ledger()
-                    await run_callers(kv, ledger, f"mem{r}", 8, 6)
-                    check = ledger.check(emu.items())
-                    assert_ledger(check, ledger)
-                    checks.append(check)
-                    failures += check_failures(ledger.failures)
-                    faults += faults_injected(emu)
-                    calls += ledger.calls
-                    del ledger
-                    emu.reset()
+                    await played.play(kv, emu, f"mem{r}", 8)
                     memory.sample()
             await assert_clean_shutdown(kv, emu, baseline)
     growth = memory.samples[-1] - memory.samples[1]
-    record("memory rounds (30%)", started, kv, faults, checks, failures, calls, rounds=rounds,
+    record("memory rounds (30%)", started, kv, played.faults, played.checks, played.failures,
+           played.calls, rounds=rounds,
            traced_bytes_by_round=memory.samples, growth_bytes=growth)
     # Rounds 3..6 repeat round 2's work: about 250 calls each. A leak of 1 KiB per call
     # would add 1 MB; pool and cache churn stay well below.
