@@ -61,6 +61,7 @@ class TokenCache:
     __slots__ = (
         "_clock",
         "_credentials",
+        "_exp",
         "_header",
         "_iat",
         "_offset",
@@ -88,6 +89,7 @@ class TokenCache:
         self._refresh_at = float("-inf")
         self._offset = 0.0  # server time minus our time, once learned
         self._iat = 0
+        self._exp = 0
         #: How many tokens were signed so far.
         self.signings = 0
 
@@ -135,12 +137,13 @@ class TokenCache:
         s = self._settings
         now = self._clock()
         iat = int(now + self._offset - s.backdate)
+        exp = int(iat + s.lifetime)
         if iat == self._iat:
             # RS256 is deterministic: the same claims in the same second would give the
-            # very token the server just refused. One second more back-dating differs.
-            iat -= 1
-        self._iat = iat
-        exp = int(iat + s.lifetime)
+            # very token the server just refused. Each re-signing within that second
+            # expires one second earlier than the last (iat is left to clock correction).
+            exp = min(exp, self._exp - 1)
+        self._iat, self._exp = iat, exp
         token = jwt.encode(
             {"iss": self._credentials.issuer, "iat": iat, "exp": exp},
             self._credentials.private_key,

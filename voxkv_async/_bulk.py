@@ -82,7 +82,7 @@ class BulkFailure:
     """
 
     index: int
-    item: object
+    item: object = attrs.field(repr=False)  # it may hold a stored value
     error: Exception
 
 
@@ -127,7 +127,7 @@ class BulkReport:
     retried: int = 0
     failures: list[BulkFailure] = attrs.field(factory=list)
     failures_dropped: int = 0
-    unfinished: list[tuple[int, object]] = attrs.field(factory=list)
+    unfinished: list[tuple[int, object]] = attrs.field(factory=list, repr=False)
     cancelled: bool = False
     max_failures: int | None = DEFAULT_MAX_FAILURES
     started_at: float | None = None
@@ -510,21 +510,26 @@ class _Run:
         # Every attempt's outcome, retries included, feeds the adaptive rate: throttles
         # the retry policy absorbs are the earliest sign to slow down.
         unhook = self._kv.add_attempt_hook(self._observe) if self._adaptive else None
+        failed = False
         try:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self._produce(source))
                 for _ in range(self._workers):
                     tasks.create_task(self._work())
-        except asyncio.CancelledError:
-            report.cancelled = True
+        except BaseException as exc:
+            # Cancelled, or a callback of the caller's raised: either way the items in
+            # the queue or in flight are listed, so every item is still accounted for.
+            report.cancelled = isinstance(exc, asyncio.CancelledError)
             self._collect_unfinished()
+            failed = True
             raise
         finally:
             if unhook is not None:
                 unhook()
             report.retried = self._kv.stats.retries - self._retries_at_start
             report.finished_at = time.monotonic()
-            self._progress.close()
+            # No final update after a failure: a raising callback would mask the error.
+            self._progress.close(final_update=not failed)
         if self._input_error is not None:
             self._input_error.add_note(
                 f"{report.operation}: the input failed after {report.total} items; "
@@ -567,7 +572,6 @@ class _Run:
             index, raw = entry
             self._inflight[index] = raw
             await self._handle(index, raw)
-            del self._inflight[index]
 
     async def _handle(self, index: int, raw: object) -> None:
         try:
@@ -585,9 +589,12 @@ class _Run:
         report.succeeded += 1
         if not found:
             report.missing += 1
-        self._item_done()
+        self._item_done(index)
 
-    def _item_done(self) -> None:
+    def _item_done(self, index: int) -> None:
+        # Out of flight in the same step as its outcome is counted: a user callback that
+        # raises next must not leave it both counted and unfinished.
+        del self._inflight[index]
         self.report.retried = self._kv.stats.retries - self._retries_at_start
         self._progress.tick()
 
@@ -608,9 +615,9 @@ class _Run:
         error.add_note(f"{self.report.operation}: input item #{index} ({_describe(raw)})")
         failure = BulkFailure(index, raw, error)
         self.report._add_failure(failure)
+        self._item_done(index)
         if self._on_failure is not None:
             self._on_failure(failure)
-        self._item_done()
 
     def _collect_unfinished(self) -> None:
         pending = sorted(self._inflight.items())
@@ -715,8 +722,8 @@ class _Progress:
         if self._bar is not None:
             self._bar.update(self._report.done - self._bar.n)
 
-    def close(self) -> None:
-        if self._active:
+    def close(self, *, final_update: bool = True) -> None:
+        if self._active and final_update:
             self._emit()
         if self._bar is not None:
             self._bar.close()

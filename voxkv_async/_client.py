@@ -370,4 +370,6 @@ def _means_missing(exc: VoxKVError) -> bool:
     # application, permission or auth error that says "not found" is about something else.
     if not isinstance(exc, ApiError) or type(exc) not in (ApiError, InvalidArgumentError):
         return False
+    if exc.status != 200:  # a 404 "Not Found" from a gateway is no answer about the key
+        return False
     return _MISSING.search(exc.msg) is not None and "application" not in exc.msg.lower()

@@ -4,6 +4,7 @@ Every exception the client raises on purpose derives from :class:`VoxKVError`. M
 name the method and the key, never a stored value, a token or a private key.
 
     VoxKVError
+    ├── ClientClosedError (also RuntimeError)
     ├── CredentialsError
     ├── ValidationError (also ValueError)
     ├── ApiError                   the API answered with an error
@@ -30,6 +31,7 @@ __all__ = [
     "ApiError",
     "ApplicationNotFoundError",
     "AuthenticationError",
+    "ClientClosedError",
     "ConnectError",
     "CredentialsError",
     "IncompleteResponseError",
@@ -58,6 +60,10 @@ class VoxKVError(Exception):
 
     #: Whether the retry policy may try the call again after this error.
     retryable: ClassVar[bool] = False
+
+
+class ClientClosedError(VoxKVError, RuntimeError):
+    """The client was closed: before the call, or while it ran."""
 
 
 class CredentialsError(VoxKVError):
@@ -251,8 +257,10 @@ def api_error(
     retry_after: float | None = None,
 ) -> ApiError:
     """The exception for an API error envelope or an HTTP error status."""
-    if code is not None:
-        cls = _CODE_CLASSES.get(code, ApiError)
+    # A known code decides; an unknown one (or none) leaves it to the HTTP status, so a
+    # 429 or 5xx with an unfamiliar error body is still retried.
+    if code is not None and code in _CODE_CLASSES:
+        cls = _CODE_CLASSES[code]
     elif status == 429:
         cls = RateLimitedError
     elif status >= 500:

@@ -52,8 +52,9 @@ class RetryPolicy:
         max_wait: No single wait is longer than this.
         max_retry_after: A server-requested delay longer than this is not waited for.
         budget_capacity: Size of the client-wide retry budget, in tokens. A retry costs
-            ``retry_cost`` (``timeout_cost`` after a timeout); each successful call puts
-            ``success_refund`` back. When the budget is empty, calls fail on their first
+            ``retry_cost`` (``timeout_cost`` after a timeout); a call that succeeds at
+            once puts ``success_refund`` back, one that succeeds after retries the cost
+            of its last retry. When the budget is empty, calls fail on their first
             error instead of retrying: an outage does not multiply the load on the API
             (botocore's "standard" mode, same defaults). ``0`` disables the budget.
         sleep: The sleep function; tests pass one that records and returns at once.
@@ -88,11 +89,10 @@ async def _no_sleep(seconds: float) -> None:
 class RetryBudget:
     """A client-wide token bucket that retries draw from and successes refill."""
 
-    __slots__ = ("_capacity", "_refund", "tokens")
+    __slots__ = ("_capacity", "tokens")
 
-    def __init__(self, capacity: int, refund: int) -> None:
+    def __init__(self, capacity: int) -> None:
         self._capacity = capacity
-        self._refund = refund
         self.tokens = capacity
 
     def withdraw(self, cost: int) -> bool:
@@ -128,7 +128,7 @@ class Retrier:
         self, policy: RetryPolicy, stats: Stats, *, attempt_timeout: float, deadline: float
     ) -> None:
         self.policy = policy
-        self.budget = RetryBudget(policy.budget_capacity, policy.success_refund)
+        self.budget = RetryBudget(policy.budget_capacity)
         self._stats = stats
         self._attempt_timeout = attempt_timeout
         self._deadline = deadline
@@ -174,7 +174,7 @@ class Retrier:
     ) -> T:
         loop = asyncio.get_running_loop()
         pending: list[VoxKVError] = [first]
-        spent = 0
+        last_cost = 0
 
         async def replay_then_attempt() -> T:
             if pending:
@@ -185,7 +185,7 @@ class Retrier:
             return await attempt(min(self._attempt_timeout, remaining))
 
         def stop(rs: RetryCallState) -> bool:
-            nonlocal spent
+            nonlocal last_cost
             exc = rs.outcome.exception() if rs.outcome else None
             why = None
             if rs.attempt_number >= self.policy.max_attempts:
@@ -200,7 +200,7 @@ class Retrier:
                     self._stats.budget_exhausted += 1
                     why = "gave up: the client-wide retry budget is exhausted"
                 else:
-                    spent += cost
+                    last_cost = cost
             if why and exc is not None:
                 exc.add_note(why)
             return why is not None
@@ -226,7 +226,9 @@ class Retrier:
             reraise=True,
         )
         result: T = await retrying(replay_then_attempt)
-        self.budget.deposit(spent + self.policy.success_refund)
+        # As botocore's standard mode: a success after retries gives back the cost of
+        # the last retry only, so calls that keep needing retries drain the budget.
+        self.budget.deposit(last_cost)
         return result
 
     async def _observed(self, attempt: Callable[[float], Awaitable[T]], time_limit: float) -> T:

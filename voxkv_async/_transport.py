@@ -28,6 +28,7 @@ from ._errors import (
     RESIGN_CODES,
     ApiError,
     AuthenticationError,
+    ClientClosedError,
     ConnectError,
     IncompleteResponseError,
     ProtocolError,
@@ -112,7 +113,7 @@ class Transport:
         """The session, made on first use inside the running loop."""
         if self._session is None:
             if self._closed:
-                raise RuntimeError("this VoxKV client is closed; make a new one")
+                raise ClientClosedError("this VoxKV client is closed; make a new one")
             asyncio.get_running_loop()  # a session made outside a loop binds the wrong one
             connector = aiohttp.TCPConnector(
                 limit=self._limits.max_connections,
@@ -142,14 +143,21 @@ class Transport:
         signed token: the cached one may have been revoked or minted on a skewed clock.
         """
         header = self._tokens.authorization()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         try:
             return await self._send(method, body, key, time_limit, header)
         except AuthenticationError as exc:
             if exc.code not in RESIGN_CODES:
                 raise
+            left = time_limit - (loop.time() - started)
+            if left <= 0:  # the repeat must fit in the same attempt, deadline included
+                raise RequestTimeoutError(
+                    f"{method}: no time left to repeat with a new token"
+                ) from exc
             self._tokens.invalidate(header)
             self._stats.auth_retries += 1
-            return await self._send(method, body, key, time_limit, self._tokens.authorization())
+            return await self._send(method, body, key, left, self._tokens.authorization())
 
     async def _send(
         self, method: str, body: str, key: str | None, time_limit: float, auth: str
@@ -173,7 +181,12 @@ class Transport:
                 raw = await self._read(resp, method)
                 return self._decode(resp.status, raw, resp.headers, method, key)
         except aiohttp.ClientError as exc:
-            raise _transport_error(exc, method) from exc
+            if self._closed:
+                raise ClientClosedError("the client was closed while the call ran") from None
+            # aiohttp's response errors hold the request's headers, token included: they
+            # are not chained.
+            cause = None if isinstance(exc, aiohttp.ClientResponseError) else exc
+            raise _transport_error(exc, method) from cause
         except TimeoutError as exc:
             if isinstance(exc, RequestTimeoutError):
                 raise
@@ -317,9 +330,15 @@ def _retry_after(headers: CIMultiDictProxy[str]) -> float | None:
     except ValueError:
         pass
     try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        until = parsedate_to_datetime(value).timestamp()
     except (TypeError, ValueError):
         return None
+    # Measured from the answer's own Date when it has one: our clock may be skewed.
+    try:
+        now = parsedate_to_datetime(headers.get("Date", "")).timestamp()
+    except (TypeError, ValueError):
+        now = time.time()
+    return max(0.0, until - now)
 
 
 def _transport_error(exc: aiohttp.ClientError, method: str) -> Exception:

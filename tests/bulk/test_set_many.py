@@ -162,3 +162,26 @@ async def test_progress_callback_is_throttled_and_final(
     assert calls[0] <= 1
     assert calls[-1] == report.done == 500
     assert len(calls) == 2
+
+
+async def test_failure_reprs_do_not_show_values(voxkv_client: VoxKV) -> None:
+    report = await set_many(voxkv_client, [("bad key!", "SECRET-VALUE-123456789")])
+    assert report.failed == 1
+    assert "SECRET-VALUE" not in repr(report)
+    assert "SECRET-VALUE" not in repr(report.failures[0])
+
+
+async def test_a_raising_progress_callback_leaves_every_item_accounted_for(
+    voxkv_client: VoxKV,
+) -> None:
+    report = BulkReport()
+
+    def boom(r: BulkReport) -> None:
+        if r.done >= 50:
+            raise RuntimeError("callback bug")
+
+    with pytest.raises(BaseExceptionGroup):
+        await set_many(voxkv_client, pairs(2000), concurrency=8, report=report,
+                       progress=boom, progress_interval=0)
+    assert not report.cancelled
+    assert report.done + len(report.unfinished) == report.total

@@ -279,3 +279,22 @@ async def test_more_calls_than_connections_queue_fairly_without_timeouts() -> No
             await asyncio.gather(*(kv.set(f"k{i}", "v") for i in range(400)))
         assert kv.stats.errors == {}
         assert emu.stats.connections <= 8
+
+
+async def test_resigning_after_code_100_stays_within_the_attempt_time() -> None:
+    # A token the server refuses (wrong iss: code 100 every time), answered slowly: the
+    # one repeat with a new token gets only what is left of the attempt, not a fresh one.
+    from voxkv_async import Credentials
+
+    async with Emulator(faults=Faults(latency=0.6)) as emu:
+        impostor = Credentials(account_id=999, key_id=emu.credentials.key_id,
+                               private_key=emu.credentials.private_key)
+        kv = VoxKV(impostor, application_id=emu.application_id, base_url=emu.base_url,
+                   ssl=emu.ssl_context, timeouts=Timeouts(attempt=1.0, deadline=1.0),
+                   retry=RetryPolicy.disabled())
+        async with kv:
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            with pytest.raises(RequestTimeoutError):
+                await kv.get("k")
+            assert loop.time() - started < 1.15

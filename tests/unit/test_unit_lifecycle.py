@@ -171,3 +171,14 @@ async def test_own_session_over_real_loopback_http(credentials, server) -> None:
         assert kv.stats.token_signings == 1
     assert len(server.seen) == 20
     assert len({s["auth"] for s in server.seen}) == 1
+
+
+async def test_use_after_close_is_a_typed_error(credentials, mocked) -> None:
+    from voxkv_async import ClientClosedError, VoxKVError
+
+    kv = make_kv(credentials)
+    await kv.close()
+    with pytest.raises(ClientClosedError) as got:
+        await kv.get("ns:k")
+    assert isinstance(got.value, VoxKVError)
+    assert isinstance(got.value, RuntimeError)

@@ -518,3 +518,15 @@ def test_any_answer_gives_a_result_or_a_voxkv_error(credentials) -> None:
     finally:
         mock.stop()
         loop.close()
+
+
+async def test_a_404_saying_not_found_is_no_answer_about_the_key(credentials, mocked) -> None:
+    # A gateway's or a wrong path's 404 must not read as "no such key".
+    mocked.post(GET_URL, status=404, payload={"error": "Not Found"})
+    mocked.post(DEL_URL, status=404, payload={"error": "Not Found"})
+    async with make_kv(credentials) as kv:
+        with pytest.raises(ApiError) as got:
+            await kv.get("ns:k")
+        assert got.value.status == 404
+        with pytest.raises(ApiError):
+            await kv.delete("ns:k")

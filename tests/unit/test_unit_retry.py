@@ -408,3 +408,48 @@ async def test_every_retry_is_logged(credentials, mocked, sleep, caplog) -> None
     for r in caplog.records:
         assert "TOP-SECRET-VALUE" not in r.getMessage()
         assert "Bearer" not in r.getMessage()
+
+
+# --- found in review ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [429, 502, 503])
+async def test_unknown_error_code_on_a_retryable_status_is_retried(
+    credentials, mocked, sleep, status
+) -> None:
+    mocked.post(GET_URL, status=status, payload={"error": {"code": 9999, "msg": "busy"}})
+    mocked.post(GET_URL, **OK)
+    async with make_kv(credentials, sleep) as kv:
+        assert await kv.get("ns:k") is not None
+        assert kv.stats.retries == 1
+
+
+async def test_budget_keeps_only_the_last_retrys_cost_after_a_success(
+    credentials, mocked, sleep
+) -> None:
+    # botocore "standard": a call that needed two retries (2 x 5 tokens) and then
+    # succeeded returns 5, not 10: calls that keep needing retries drain the budget.
+    for _ in range(3):
+        mocked.post(GET_URL, **http(503))
+        mocked.post(GET_URL, **http(503))
+        mocked.post(GET_URL, **OK)
+    async with make_kv(credentials, sleep, budget_capacity=50) as kv:
+        for _ in range(3):
+            await kv.get("ns:k")
+        assert kv._retrier.budget.tokens == 50 - 3 * 5
+        mocked.post(GET_URL, **OK)
+        await kv.get("ns:k")
+        assert kv._retrier.budget.tokens == 50 - 3 * 5 + 1
+
+
+async def test_retry_after_date_is_read_against_the_answers_date(
+    credentials, mocked, sleep
+) -> None:
+    server_now = time.time() + 7200  # the server's clock is two hours ahead of ours
+    headers = {"Date": formatdate(server_now, usegmt=True),
+               "Retry-After": formatdate(server_now + 3, usegmt=True)}
+    mocked.post(GET_URL, **http(503, headers=headers))
+    mocked.post(GET_URL, **OK)
+    async with make_kv(credentials, sleep) as kv:
+        await kv.get("ns:k")
+    assert sleep.calls == [pytest.approx(3, abs=1)]

@@ -295,3 +295,13 @@ async def test_concurrent_code_100_failures_cause_one_resign(
         assert kv.stats.token_signings == 2
         assert kv.stats.auth_retries == 50
         assert kv.stats.requests == 100
+
+
+def test_repeated_resigns_in_one_second_never_repeat_a_token(credentials, clock) -> None:
+    tc = TokenCache(credentials, clock=clock)
+    seen = []
+    for _ in range(4):
+        header = tc.authorization()
+        seen.append(header)
+        tc.invalidate(header)
+    assert len(set(seen)) == 4
