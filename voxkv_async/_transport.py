@@ -188,8 +188,6 @@ class Transport:
             cause = None if isinstance(exc, aiohttp.ClientResponseError) else exc
             raise _transport_error(exc, method) from cause
         except TimeoutError as exc:
-            if isinstance(exc, RequestTimeoutError):
-                raise
             raise RequestTimeoutError(
                 f"{method}: no complete answer within {time_limit:g} s"
             ) from exc
