@@ -209,33 +209,40 @@ def _fill(n: int) -> dict[str, str]:
     return {f"p:{i:03d}": f"v{i}" for i in range(n)}
 
 
+async def _seeded(env: Env, pairs: dict[str, str], listing: Any) -> Any:
+    """``await listing()`` once every pair is stored."""
+    for k, v in pairs.items():
+        await env.kv.set(k, v)
+    return await listing()
+
+
+def _matching_keys(outcome: Any, sent: int, valid: bool, pairs: dict[str, str],
+                   prefix: Any) -> list[str] | None:
+    """The keys a valid listing must return, in order; ``None`` for invalid arguments,
+    after checking they gave a ``ValidationError`` and sent nothing but the seeding."""
+    if not valid:
+        assert isinstance(outcome, ValidationError), repr(outcome)
+        assert sent == len(pairs), "a request was sent for invalid arguments"
+        return None
+    assert not isinstance(outcome, BaseException), repr(outcome)
+    return sorted(k for k in pairs if prefix is None or k.startswith(prefix))
+
+
 @SETTINGS
 @given(method=st.sampled_from(["items", "keys"]), prefix=keys | st.none(), count=counts,
        offset=offsets)
 def test_items_and_keys(env: Env, method: str, prefix: Any, count: Any, offset: Any) -> None:
     pairs = _fill(7)
 
-    async def go() -> Any:
-        if method == "keys":
-            page = await env.kv.keys(prefix, count=count, offset=offset)
-        else:
-            page = await env.kv.items(prefix, count=count, offset=offset)
-        return page
-
-    async def seeded() -> Any:
-        for k, v in pairs.items():
-            await env.kv.set(k, v)
-        return await go()
+    def listing() -> Any:
+        return getattr(env.kv, method)(prefix, count=count, offset=offset)
 
     prefix_ok = key_ok(prefix) or (method == "keys" and prefix is None)
     valid = prefix_ok and int_ok(count, 1, 50) and int_ok(offset, 0)
-    outcome, sent = env.run(seeded())
-    if not valid:
-        assert isinstance(outcome, ValidationError), repr(outcome)
-        assert sent == len(pairs), "a request was sent for invalid arguments"
+    outcome, sent = env.run(_seeded(env, pairs, listing))
+    matching = _matching_keys(outcome, sent, valid, pairs, prefix)
+    if matching is None:
         return
-    assert not isinstance(outcome, BaseException), repr(outcome)
-    matching = sorted(k for k in pairs if prefix is None or k.startswith(prefix))
     want = matching[offset: offset + count]
     if method == "keys":
         assert [x.key for x in outcome] == want
@@ -251,21 +258,15 @@ def test_items_and_keys(env: Env, method: str, prefix: Any, count: Any, offset: 
 def test_iterators(env: Env, method: str, prefix: Any, page_size: Any) -> None:
     pairs = _fill(12)
 
-    async def go() -> Any:
-        for k, v in pairs.items():
-            await env.kv.set(k, v)
-        gen = getattr(env.kv, method)(prefix, page_size=page_size)
-        return [x async for x in gen]
+    async def walk() -> Any:
+        return [x async for x in getattr(env.kv, method)(prefix, page_size=page_size)]
 
     prefix_ok = key_ok(prefix) or (method == "iter_keys" and prefix is None)
     valid = prefix_ok and int_ok(page_size, 1, 50)
-    outcome, sent = env.run(go())
-    if not valid:
-        assert isinstance(outcome, ValidationError), repr(outcome)
-        assert sent == len(pairs), "a request was sent for invalid arguments"
+    outcome, sent = env.run(_seeded(env, pairs, walk))
+    matching = _matching_keys(outcome, sent, valid, pairs, prefix)
+    if matching is None:
         return
-    assert not isinstance(outcome, BaseException), repr(outcome)
-    matching = sorted(k for k in pairs if prefix is None or k.startswith(prefix))
     assert [x.key for x in outcome] == matching
     # One request per page, plus the empty page that ends the walk.
     assert sent - len(pairs) == -(-len(matching) // page_size) + 1

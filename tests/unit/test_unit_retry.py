@@ -159,23 +159,24 @@ async def test_throttling_waits_use_throttle_base(credentials, mocked, sleep) ->
     assert max(sleep.calls) > 1.0
 
 
-async def test_http_429_without_retry_after_is_throttling(credentials, mocked, sleep) -> None:
+async def four_failures_then_ok(credentials, mocked, sleep, status: int) -> None:
+    """Four answers of ``status``, then success, under a tiny transient base and a huge
+    throttling base: the waits show which base the policy used."""
     for _ in range(4):
-        mocked.post(GET_URL, **http(429))
+        mocked.post(GET_URL, **http(status))
     mocked.post(GET_URL, **OK)
     async with make_kv(credentials, sleep, base=0.001, throttle_base=100.0, max_wait=1000,
                        timeouts=Timeouts(deadline=10_000)) as kv:
         await kv.get("ns:k")
+
+
+async def test_http_429_without_retry_after_is_throttling(credentials, mocked, sleep) -> None:
+    await four_failures_then_ok(credentials, mocked, sleep, 429)
     assert max(sleep.calls) > 1.0
 
 
 async def test_transient_waits_use_base(credentials, mocked, sleep) -> None:
-    for _ in range(4):
-        mocked.post(GET_URL, **http(503))
-    mocked.post(GET_URL, **OK)
-    async with make_kv(credentials, sleep, base=0.001, throttle_base=100.0, max_wait=1000,
-                       timeouts=Timeouts(deadline=10_000)) as kv:
-        await kv.get("ns:k")
+    await four_failures_then_ok(credentials, mocked, sleep, 503)
     assert len(sleep.calls) == 4
     for n, s in enumerate(sleep.calls):
         assert 0 <= s <= 0.001 * 2**n
