@@ -339,21 +339,6 @@ async def run_naive(spec: Spec) -> tuple[dict[str, Phase], dict[str, Any]]:
     return phases, {"client_stats": {"token_signings": signings}}
 
 
-def find_set_many(kv: Any) -> Callable[..., Any] | None:
-    """``kv.set_many`` when the client has it, else ``voxkv_async._bulk.set_many``."""
-    method = getattr(kv, "set_many", None)
-    if method is not None:
-        return method  # type: ignore[no-any-return]
-    try:
-        from voxkv_async import _bulk  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    fn = getattr(_bulk, "set_many", None)
-    if fn is None:
-        return None
-    return lambda items, **kw: fn(kv, items, **kw)
-
-
 def report_fields(report: Any) -> dict[str, Any]:
     """The plain fields of a BulkReport (whatever its exact shape)."""
     out: dict[str, Any] = {}
@@ -386,13 +371,10 @@ async def run_set_many(spec: Spec) -> tuple[dict[str, Phase], dict[str, Any]]:
 
     creds = Credentials.from_file(spec.creds)
     async with VoxKV(creds, spec.app_id, base_url=spec.base_url, ca_file=spec.ca) as kv:
-        set_many = find_set_many(kv)
-        if set_many is None:
-            raise SystemExit("set_many is not available in this voxkv_async")
         items = ((key_of(i), value_of(i)) for i in range(spec.n))
         phase = Phase()
         cpu0, t0 = time.process_time(), time.perf_counter()
-        report = await set_many(items, concurrency=spec.concurrency)
+        report = await kv.set_many(items, concurrency=spec.concurrency)
         phase.wall = time.perf_counter() - t0
         phase.cpu = time.process_time() - cpu0
         failed = report_failures(report)

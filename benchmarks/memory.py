@@ -19,7 +19,7 @@ import threading
 import time
 from typing import Any
 
-from benchmarks.clients import find_set_many, key_of, report_failures, report_fields, value_of
+from benchmarks.clients import key_of, report_failures, report_fields, value_of
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -35,12 +35,9 @@ async def measure(spec: dict[str, Any]) -> dict[str, Any]:
     n = spec["n"]
     creds = Credentials.from_file(spec["creds"])
     async with VoxKV(creds, spec["app_id"], base_url=spec["base_url"], ca_file=spec["ca"]) as kv:
-        set_many = find_set_many(kv)
-        if set_many is None:
-            return {"n": n, "skipped": "set_many is not available"}
         concurrency = spec.get("concurrency", 64)
         warm = ((f"warm:{i}", "w") for i in range(1000))
-        await set_many(warm, concurrency=concurrency)
+        await kv.set_many(warm, concurrency=concurrency)
         gc.collect()
         baseline = rss_bytes()
         peak = baseline
@@ -55,7 +52,7 @@ async def measure(spec: dict[str, Any]) -> dict[str, Any]:
         sampler.start()
         items = ((key_of(i), value_of(i)) for i in range(n))
         cpu0, t0 = time.process_time(), time.perf_counter()
-        report = await set_many(items, concurrency=concurrency)
+        report = await kv.set_many(items, concurrency=concurrency)
         wall = time.perf_counter() - t0
         cpu = time.process_time() - cpu0
         stop.set()

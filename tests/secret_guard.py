@@ -95,7 +95,8 @@ _MISSING = object()
 
 def _install_hooks() -> None:
     try:
-        from voxkv_async import VoxKV, VoxKVError
+        from voxkv_async import VoxKVError
+        from voxkv_async._wire import RequestBuilder
     except ImportError:  # pragma: no cover - the plugin outlives a broken import
         return
 
@@ -105,7 +106,7 @@ def _install_hooks() -> None:
 
     _patch(VoxKVError, "__init__", init)
 
-    set_body = VoxKV._set_body
+    set_body = RequestBuilder.set
 
     def learning_set_body(self: Any, key: Any, value: Any, *rest: Any) -> str:
         body: str = set_body(self, key, value, *rest)
@@ -113,7 +114,7 @@ def _install_hooks() -> None:
             register_secret(value)
         return body
 
-    _patch(VoxKV, "_set_body", learning_set_body)
+    _patch(RequestBuilder, "set", learning_set_body)
 
 
 def _worth_guarding(value: object, key: object) -> bool:

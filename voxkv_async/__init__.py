@@ -5,10 +5,16 @@
 ...     await kv.set("ns:key", "value", ttl=3600)
 """
 
-__version__ = "0.1.0"
-
 from ._auth import TokenSettings
-from ._bulk import AdaptiveRate, BulkError, BulkFailure, BulkOptions, BulkReport
+from ._bulk import (
+    AdaptiveRate,
+    BulkError,
+    BulkFailure,
+    BulkOptions,
+    BulkReport,
+    KeysInput,
+    SetInput,
+)
 from ._client import VoxKV
 from ._config import BASE_URL_ENV_VAR, DEFAULT_BASE_URL, Limits, Timeouts
 from ._credentials import CREDENTIALS_ENV_VAR, Credentials
@@ -32,8 +38,9 @@ from ._errors import (
     VoxKVError,
 )
 from ._models import KeyInfo, KeyValueItem
-from ._retry import RetryPolicy
+from ._retry import AttemptHook, RetryPolicy
 from ._stats import Stats
+from ._version import VERSION as __version__
 
 __all__ = [
     "BASE_URL_ENV_VAR",
@@ -42,6 +49,7 @@ __all__ = [
     "AdaptiveRate",
     "ApiError",
     "ApplicationNotFoundError",
+    "AttemptHook",
     "AuthenticationError",
     "BulkError",
     "BulkFailure",
@@ -55,6 +63,7 @@ __all__ = [
     "InvalidArgumentError",
     "KeyInfo",
     "KeyValueItem",
+    "KeysInput",
     "Limits",
     "PermissionDeniedError",
     "ProtocolError",
@@ -62,6 +71,7 @@ __all__ = [
     "RequestTimeoutError",
     "RetryPolicy",
     "ServerError",
+    "SetInput",
     "Stats",
     "TLSVerificationError",
     "Timeouts",

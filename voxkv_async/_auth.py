@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from email.utils import parsedate_to_datetime
 
 import attrs
 import jwt
 
 from ._credentials import Credentials
+from ._httpdate import parse_http_date
+from ._stats import Stats
 
 __all__ = ["TokenCache", "TokenSettings"]
 
@@ -55,7 +56,8 @@ class TokenCache:
         credentials: The account to sign for.
         settings: Lifetime, back-dating and refresh margin.
         clock: Returns the current Unix time; inject a fake one in tests.
-        on_sign: Called after each signing (the client counts them).
+        stats: The counters to count signings in (``stats.token_signings``): the
+            client's, so ``kv.stats`` and :attr:`signings` are one counter.
     """
 
     __slots__ = (
@@ -65,11 +67,10 @@ class TokenCache:
         "_header",
         "_iat",
         "_offset",
-        "_on_sign",
         "_refresh_at",
         "_settings",
+        "_stats",
         "_token",
-        "signings",
     )
 
     def __init__(
@@ -78,23 +79,26 @@ class TokenCache:
         settings: TokenSettings | None = None,
         *,
         clock: Clock = time.time,
-        on_sign: Callable[[], None] | None = None,
+        stats: Stats | None = None,
     ) -> None:
         self._credentials = credentials
         self._settings = settings or TokenSettings()
         self._clock = clock
-        self._on_sign = on_sign
+        self._stats = stats if stats is not None else Stats()
         self._token = ""
         self._header = ""
         self._refresh_at = float("-inf")
         self._offset = 0.0  # server time minus our time, once learned
         self._iat = 0
         self._exp = 0
-        #: How many tokens were signed so far.
-        self.signings = 0
 
     def __repr__(self) -> str:
         return f"<TokenCache kid={self._credentials.key_id!r} signings={self.signings}>"
+
+    @property
+    def signings(self) -> int:
+        """How many tokens were signed so far."""
+        return self._stats.token_signings
 
     @property
     def clock_offset(self) -> float:
@@ -122,11 +126,8 @@ class TokenCache:
         Tokens signed afterwards use the server's time, so a client whose clock is off by
         minutes still authenticates (codes 455/456 would otherwise repeat forever).
         """
-        if not http_date:
-            return
-        try:
-            server = parsedate_to_datetime(http_date).timestamp()
-        except (TypeError, ValueError):
+        server = parse_http_date(http_date)
+        if server is None:
             return
         offset = server - self._clock()
         if abs(offset) > self._settings.skew_threshold:
@@ -154,7 +155,5 @@ class TokenCache:
         self._header = "Bearer " + token
         # Refresh in our own clock's terms: the token is good until exp - offset locally.
         self._refresh_at = exp - self._offset - s.refresh_margin
-        self.signings += 1
-        if self._on_sign is not None:
-            self._on_sign()
+        self._stats.token_signings += 1
         logger.debug("signed a new token (kid=%s, exp=%d)", self._credentials.key_id, exp)

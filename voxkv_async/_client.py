@@ -1,47 +1,43 @@
-"""``VoxKV``: the client an application holds for its whole life."""
+"""``VoxKV``: the client an application holds for its whole life.
+
+It composes the pieces, each in its own module: the request bodies and the reading of
+answers (:mod:`._wire`), the retry policy (:mod:`._retry`), the transport that moves the
+bytes (:mod:`._transport`, which signs through :mod:`._auth`), and the bulk operations
+(:mod:`._bulk`). A call is: validate and build the body, run attempts under the retry
+policy, each attempt a request through the transport, then read the result.
+"""
 
 from __future__ import annotations
 
-import re
 import ssl as _ssl
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
+from functools import partial
 from os import PathLike
 from types import TracebackType
-from typing import Any, Self, Unpack
-from urllib.parse import quote_plus, urlencode
+from typing import Self, TypeVar, Unpack
 
 import aiohttp
 
-from . import __version__, _bulk
+from . import _bulk, _wire
 from ._auth import TokenCache, TokenSettings
 from ._bulk import BulkOptions, BulkReport, KeysInput, SetInput
 from ._config import Limits, Timeouts, make_ssl_context, resolve_base_url
 from ._credentials import Credentials
-from ._errors import ApiError, InvalidArgumentError, ProtocolError, ValidationError, VoxKVError
-from ._models import KeyInfo, KeyValueItem, is_empty, list_of, parse_item, parse_key
-from ._retry import AttemptHook, Retrier, RetryPolicy
+from ._errors import ApiError, ProtocolError, ValidationError, VoxKVError
+from ._models import KeyInfo, KeyValueItem
+from ._retry import AttemptHook, Retrier, RetryBudget, RetryPolicy
 from ._stats import Stats
 from ._transport import Transport
-from ._validation import (
-    MAX_COUNT,
-    check_application_id,
-    check_count,
-    check_expiry,
-    check_key,
-    check_offset,
-    check_value,
-)
+from ._validation import MAX_COUNT, check_application_id, check_count
+from ._version import VERSION
 
 __all__ = ["VoxKV"]
 
-_SET, _GET, _DEL = "SetKeyValueItem", "GetKeyValueItem", "DelKeyValueItem"
-_ITEMS, _KEYS = "GetKeyValueItems", "GetKeyValueKeys"
-
-# How the API may say "no such key" when it answers with an error (UNKNOWN: its code for
-# this is undocumented, so the message decides).
-_MISSING = re.compile(r"not\s+(?:be\s+)?found|does\s*n[o']?t\s+exist|no\s+such|unknown\s+key", re.I)
+T = TypeVar("T")
+#: What :meth:`VoxKV._call` returns for an error answer that means "no such key".
+_KEY_MISSING = object()
 
 
 class VoxKV:
@@ -89,36 +85,31 @@ class VoxKV:
         if not isinstance(credentials, Credentials):
             raise TypeError(f"credentials must be a Credentials, got {type(credentials).__name__}")
         self.application_id = check_application_id(application_id)
-        form: dict[str, Any] = {"application_id": application_id}
-        if application_name is not None:
-            if not isinstance(application_name, str) or not application_name:
-                raise ValidationError(
-                    "application_name", "must be a non-empty str", repr(application_name)
-                )
-            form["application_name"] = application_name
-        self._common = urlencode(form)
+        if application_name is not None and (
+            not isinstance(application_name, str) or not application_name
+        ):
+            raise ValidationError(
+                "application_name", "must be a non-empty str", repr(application_name)
+            )
+        self._requests = _wire.RequestBuilder(application_id, application_name)
         self.base_url = resolve_base_url(base_url)
         timeouts = timeouts or Timeouts()
         #: Counters of what this client has done (:class:`Stats`).
         self.stats = Stats()
-        token_cache = TokenCache(credentials, tokens, clock=clock, on_sign=self._count_signing)
         self._transport = Transport(
-            token_cache,
+            TokenCache(credentials, tokens, clock=clock, stats=self.stats),
             self.base_url,
             make_ssl_context(ssl, ca_file, insecure_skip_verify),
             limits or Limits(),
             timeouts,
             self.stats,
             session=session,
-            user_agent=f"voxkv_async/{__version__} aiohttp/{aiohttp.__version__}",
+            user_agent=f"voxkv_async/{VERSION} aiohttp/{aiohttp.__version__}",
         )
         self._retrier = Retrier(
             retry or RetryPolicy(), self.stats,
             attempt_timeout=timeouts.attempt, deadline=timeouts.deadline,
         )
-
-    def _count_signing(self) -> None:
-        self.stats.token_signings += 1
 
     def __repr__(self) -> str:
         return f"<VoxKV application_id={self.application_id} base_url={str(self.base_url)!r}>"
@@ -160,8 +151,13 @@ class VoxKV:
 
     @property
     def retry_policy(self) -> RetryPolicy:
-        """The retry policy in force."""
+        """The retry policy in force (a call's ``retry=`` overrides it for that call)."""
         return self._retrier.policy
+
+    @property
+    def retry_budget(self) -> RetryBudget:
+        """The client-wide retry budget that every retry draws from (bulk runs included)."""
+        return self._retrier.budget
 
     # --- the five calls --------------------------------------------------------------
 
@@ -172,6 +168,8 @@ class VoxKV:
         *,
         ttl: int | None = None,
         expires_at: int | datetime | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float | None = None,
     ) -> KeyValueItem:
         """Create or update ``key`` (``SetKeyValueItem``, an upsert).
 
@@ -181,53 +179,39 @@ class VoxKV:
             ttl: Seconds to live, 0..7,776,000 (90 days).
             expires_at: Expiry as Unix seconds or an aware datetime, instead of ``ttl``.
                 With neither, the API's default TTL of 30 days is sent.
+            retry: The retry policy of this call, instead of the client's.
+            timeout: Seconds for the whole call, retries included, instead of
+                ``Timeouts.deadline``.
 
         Returns:
             The stored item, with the server's ``expires_at``.
         """
-        body = self._set_body(key, value, ttl, expires_at)
-        result = await self._call(_SET, body, key)
-        if type(result) is dict:
-            return parse_item(result, _SET)
-        # Some servers may answer a bare success flag: the item is what we sent.
-        if result in (1, True, "1", "ok", "OK"):
-            return KeyValueItem(key, value, None)
-        raise ProtocolError(f"result is {type(result).__name__}, expected the item",
-                            status=200, method=_SET)
+        body = self._requests.set(key, value, ttl, expires_at)
+        result = await self._call(_wire.SET, body, key, retry, timeout)
+        return _wire.read_set(result, key, value)
 
-    def _set_body(
-        self, key: str, value: str, ttl: int | None, expires_at: int | datetime | None
-    ) -> str:
-        """The form body of a Set, after validating every argument (used by bulk too)."""
-        check_key(key)
-        check_value(value)
-        name, seconds = check_expiry(ttl, expires_at)
-        try:
-            # quote_plus per field: the bytes urlencode() gives, at under half its cost.
-            return (f"{self._common}&key={quote_plus(key)}&value={quote_plus(value)}"
-                    f"&{name}={seconds}")
-        except UnicodeEncodeError:  # a lone surrogate: no UTF-8 for it, so no request
-            raise ValidationError(
-                "value", "must be valid Unicode text (no lone surrogates)",
-                f"{len(value)} characters",
-            ) from None
+    async def get(
+        self, key: str, *, retry: RetryPolicy | None = None, timeout: float | None = None
+    ) -> KeyValueItem | None:
+        """The item stored under ``key``, or ``None`` if there is none.
 
-    async def get(self, key: str) -> KeyValueItem | None:
-        """The item stored under ``key``, or ``None`` if there is none."""
-        check_key(key)
-        result = await self._call(_GET, self._key_body(key), key, missing=None)
-        if is_empty(result):
-            return None
-        return parse_item(result, _GET)
+        ``retry`` and ``timeout`` are as for :meth:`set`.
+        """
+        body = self._requests.key(key)
+        result = await self._call(_wire.GET, body, key, retry, timeout, missing_ok=True)
+        return None if result is _KEY_MISSING else _wire.read_get(result)
 
-    async def delete(self, key: str) -> bool:
+    async def delete(
+        self, key: str, *, retry: RetryPolicy | None = None, timeout: float | None = None
+    ) -> bool:
         """Delete ``key``; ``True`` if it existed, ``False`` if there was nothing to delete.
 
         Idempotent: a retried delete that finds the key already gone returns ``False``.
+        ``retry`` and ``timeout`` are as for :meth:`set`.
         """
-        check_key(key)
-        result = await self._call(_DEL, self._key_body(key), key, missing=0)
-        return not (is_empty(result) or result in (0, "0"))
+        body = self._requests.key(key)
+        result = await self._call(_wire.DEL, body, key, retry, timeout, missing_ok=True)
+        return result is not _KEY_MISSING and _wire.read_deleted(result)
 
     async def items(self, prefix: str, *, count: int = MAX_COUNT, offset: int = 0
                     ) -> list[KeyValueItem]:
@@ -238,19 +222,14 @@ class VoxKV:
             count: Page size, 1..50.
             offset: Items to skip.
         """
-        check_key(prefix, "prefix")
-        body = self._page_body(prefix, count, offset)
-        page = list_of(await self._call(_ITEMS, body, prefix), _ITEMS)
-        return [parse_item(x, _ITEMS) for x in page]
+        body = self._requests.items_page(prefix, count, offset)
+        return _wire.read_items(await self._call(_wire.ITEMS, body, prefix))
 
     async def keys(self, prefix: str | None = None, *, count: int = MAX_COUNT, offset: int = 0
                    ) -> list[KeyInfo]:
         """One page of keys, all or those starting with ``prefix`` (``GetKeyValueKeys``)."""
-        if prefix is not None:
-            check_key(prefix, "prefix")
-        body = self._page_body(prefix, count, offset)
-        page = list_of(await self._call(_KEYS, body, prefix), _KEYS)
-        return [parse_key(x, _KEYS) for x in page]
+        body = self._requests.keys_page(prefix, count, offset)
+        return _wire.read_keys(await self._call(_wire.KEYS, body, prefix))
 
     async def iter_items(self, prefix: str, *, page_size: int = MAX_COUNT
                          ) -> AsyncIterator[KeyValueItem]:
@@ -259,13 +238,13 @@ class VoxKV:
         Pages are fetched by offset: keys written or deleted during the walk may be seen
         twice or missed, as with any offset pagination.
         """
-        async for item in self._walk(self.items, _ITEMS, prefix, page_size):
+        async for item in self._walk(self.items, _wire.ITEMS, prefix, page_size):
             yield item
 
     async def iter_keys(self, prefix: str | None = None, *, page_size: int = MAX_COUNT
                         ) -> AsyncIterator[KeyInfo]:
         """Every key (starting with ``prefix``, if given), page by page until exhausted."""
-        async for info in self._walk(self.keys, _KEYS, prefix, page_size):
+        async for info in self._walk(self.keys, _wire.KEYS, prefix, page_size):
             yield info
 
     # --- bulk --------------------------------------------------------------------------
@@ -316,8 +295,12 @@ class VoxKV:
     # --- plumbing ----------------------------------------------------------------------
 
     async def _walk(
-        self, fetch: Any, method: str, prefix: str | None, page_size: int
-    ) -> AsyncIterator[Any]:
+        self,
+        fetch: Callable[..., Awaitable[list[T]]],
+        method: str,
+        prefix: str | None,
+        page_size: int,
+    ) -> AsyncIterator[T]:
         check_count(page_size)
         offset = 0
         previous_first = None
@@ -335,41 +318,31 @@ class VoxKV:
                 yield entry
             offset += len(page)
 
-    def _key_body(self, key: str) -> str:
-        return f"{self._common}&key={quote_plus(key)}"
-
-    def _page_body(self, prefix: str | None, count: int, offset: int) -> str:
-        params: dict[str, Any] = {"count": check_count(count), "offset": check_offset(offset)}
-        if prefix is not None:
-            params["key"] = prefix
-        return f"{self._common}&{urlencode(params)}"
-
-    async def _call(self, method: str, body: str, key: str | None, missing: Any = ...) -> Any:
+    async def _call(
+        self,
+        method: str,
+        body: str,
+        key: str | None,
+        retry: RetryPolicy | None = None,
+        timeout: float | None = None,
+        *,
+        missing_ok: bool = False,
+    ) -> object:
         """Run one API call under the retry policy and count its outcome.
 
-        ``missing``, when given, is returned instead of raising for an error that says
-        the key does not exist.
+        With ``missing_ok``, an error answer that says the key does not exist returns
+        ``_KEY_MISSING`` instead of raising.
         """
+        if timeout is not None and not (isinstance(timeout, int | float) and timeout > 0):
+            raise ValidationError("timeout", "must be a number of seconds > 0", repr(timeout))
         self.stats.calls += 1
-        transport = self._transport
         try:
             return await self._retrier.call(
-                lambda timeout: transport.request(method, body, key, timeout),
-                method=method,
-                key=key,
+                partial(self._transport.request, method, body, key),
+                method=method, key=key, policy=retry, deadline=timeout,
             )
         except VoxKVError as exc:
-            if missing is not ... and _means_missing(exc):
-                return missing
+            if missing_ok and isinstance(exc, ApiError) and _wire.means_missing(exc):
+                return _KEY_MISSING
             self.stats.errors[type(exc).__name__] += 1
             raise
-
-
-def _means_missing(exc: VoxKVError) -> bool:
-    # Only an argument error or an unclassified one can mean "no such key": an
-    # application, permission or auth error that says "not found" is about something else.
-    if not isinstance(exc, ApiError) or type(exc) not in (ApiError, InvalidArgumentError):
-        return False
-    if exc.status != 200:  # a 404 "Not Found" from a gateway is no answer about the key
-        return False
-    return _MISSING.search(exc.msg) is not None and "application" not in exc.msg.lower()

@@ -106,6 +106,11 @@ class ApiError(VoxKVError):
         method: The API method (``SetKeyValueItem`` ...).
         key: The key the call was about, if any.
         status: The HTTP status of the answer.
+        retry_after: Seconds the server asked to wait before trying again
+            (``Retry-After``, or code 416's "after N seconds"), when it said so.
+        errors: Every ``(code, msg)`` the answer carried, the first one (which decided
+            the class) included: an answer may hold an ``errors`` array beside or
+            instead of ``error``.
     """
 
     def __init__(
@@ -116,12 +121,16 @@ class ApiError(VoxKVError):
         method: str = "",
         key: str | None = None,
         status: int = 200,
+        retry_after: float | None = None,
+        errors: tuple[tuple[int | None, str], ...] = (),
     ) -> None:
         self.code = code
         self.msg = msg
         self.method = method
         self.key = key
         self.status = status
+        self.retry_after = retry_after
+        self.errors = errors or ((code, msg),)
         super().__init__(self._describe())
 
     def _describe(self) -> str:
@@ -150,31 +159,18 @@ class ApplicationNotFoundError(ApiError):
 
 
 class RateLimitedError(ApiError):
-    """The API asked to slow down (HTTP 429, code 340, code 416).
-
-    Attributes:
-        retry_after: Seconds the server asked to wait, when it said so.
-    """
+    """The API asked to slow down (HTTP 429, code 340, code 416); see ``retry_after``."""
 
     retryable = True
-
-    def __init__(self, msg: str, *, retry_after: float | None = None, **kw: object) -> None:
-        self.retry_after = retry_after
-        super().__init__(msg, **kw)  # type: ignore[arg-type]
 
 
 class ServerError(ApiError):
     """A transient failure on the far side (codes 1, 2, 4, 162, 484, 515, HTTP 5xx).
 
-    Attributes:
-        retry_after: Seconds the server asked to wait (``Retry-After`` on a 503), if any.
+    ``retry_after`` holds a 503's ``Retry-After``, if any.
     """
 
     retryable = True
-
-    def __init__(self, msg: str, *, retry_after: float | None = None, **kw: object) -> None:
-        self.retry_after = retry_after
-        super().__init__(msg, **kw)  # type: ignore[arg-type]
 
 
 class TransportError(VoxKVError):
@@ -255,8 +251,13 @@ def api_error(
     key: str | None,
     status: int = 200,
     retry_after: float | None = None,
+    errors: tuple[tuple[int | None, str], ...] = (),
 ) -> ApiError:
-    """The exception for an API error envelope or an HTTP error status."""
+    """The exception for an API error envelope or an HTTP error status.
+
+    ``errors`` is every ``(code, msg)`` of the answer; ``code`` and ``msg`` (the first)
+    decide the class.
+    """
     # A known code decides; an unknown one (or none) leaves it to the HTTP status, so a
     # 429 or 5xx with an unfamiliar error body is still retried.
     if code is not None and code in _CODE_CLASSES:
@@ -271,8 +272,7 @@ def api_error(
         cls = PermissionDeniedError
     else:
         cls = ApiError
-    if cls is RateLimitedError or cls is ServerError:
-        if retry_after is None and code == 416:
-            retry_after = _seconds_in(msg)
-        return cls(msg, code=code, method=method, key=key, status=status, retry_after=retry_after)
-    return cls(msg, code=code, method=method, key=key, status=status)
+    if retry_after is None and code == 416:
+        retry_after = _seconds_in(msg)
+    return cls(msg, code=code, method=method, key=key, status=status, retry_after=retry_after,
+               errors=errors)

@@ -118,10 +118,11 @@ class Retrier:
     """Runs one call's attempts under a :class:`RetryPolicy` and a shared budget.
 
     Args:
-        policy: The policy.
+        policy: The default policy (a call may bring its own).
         stats: Counters to update.
         attempt_timeout: Longest single attempt, seconds.
-        deadline: Longest whole call, retries and waits included, seconds.
+        deadline: Longest whole call, retries and waits included, seconds (a call may
+            bring a shorter or longer one).
     """
 
     def __init__(
@@ -132,11 +133,7 @@ class Retrier:
         self._stats = stats
         self._attempt_timeout = attempt_timeout
         self._deadline = deadline
-        self._first_timeout = min(attempt_timeout, deadline)
-        self._transient_wait = wait_random_exponential(multiplier=policy.base, max=policy.max_wait)
-        self._throttle_wait = wait_random_exponential(
-            multiplier=policy.throttle_base, max=policy.max_wait
-        )
+        self._waits = _Waits(policy)
         #: Instrumentation hooks, called after every attempt (see ``VoxKV.add_attempt_hook``).
         self.hooks: list[AttemptHook] = []
 
@@ -146,89 +143,50 @@ class Retrier:
         *,
         method: str,
         key: str | None,
+        policy: RetryPolicy | None = None,
+        deadline: float | None = None,
     ) -> T:
         """Run ``attempt(timeout)`` until it succeeds or the policy gives up.
+
+        Args:
+            attempt: Makes one attempt within the time limit it is given.
+            method: The API method, for logs.
+            key: The key, for logs.
+            policy: This call's policy instead of the client's.
+            deadline: This call's deadline instead of the client's, seconds.
 
         Raises:
             The last attempt's exception, with a note saying why retrying stopped.
         """
-        start = asyncio.get_running_loop().time()
+        call = _Call(self, policy or self.policy, self._deadline if deadline is None
+                     else deadline, method, key)
         if self.hooks:  # only then pay for the wrapper: the plain path stays bare
             attempt = functools.partial(self._observed, attempt)
         try:
-            result = await attempt(self._first_timeout)
+            result = await attempt(min(self._attempt_timeout, call.deadline))
         except VoxKVError as exc:
-            if not exc.retryable or self.policy.max_attempts == 1:
+            if not exc.retryable or call.policy.max_attempts == 1:
                 raise
-            return await self._retry(attempt, exc, start, method, key)
-        self.budget.deposit(self.policy.success_refund)
+            return await self._retry(call, attempt, exc)
+        self.budget.deposit(call.policy.success_refund)
         return result
 
     async def _retry(
-        self,
-        attempt: Callable[[float], Awaitable[T]],
-        first: VoxKVError,
-        start: float,
-        method: str,
-        key: str | None,
+        self, call: _Call, attempt: Callable[[float], Awaitable[T]], first: VoxKVError
     ) -> T:
-        loop = asyncio.get_running_loop()
-        pending: list[VoxKVError] = [first]
-        last_cost = 0
-
-        async def replay_then_attempt() -> T:
-            if pending:
-                raise pending.pop()
-            remaining = self._deadline - (loop.time() - start)
-            if remaining <= 0:
-                raise RequestTimeoutError(f"{method}: deadline of {self._deadline:g} s passed")
-            return await attempt(min(self._attempt_timeout, remaining))
-
-        def stop(rs: RetryCallState) -> bool:
-            nonlocal last_cost
-            exc = rs.outcome.exception() if rs.outcome else None
-            why = None
-            if rs.attempt_number >= self.policy.max_attempts:
-                why = f"gave up after {rs.attempt_number} attempts"
-            elif rs.upcoming_sleep == float("inf"):
-                why = f"gave up: the server asked to wait over {self.policy.max_retry_after:g} s"
-            elif loop.time() - start + rs.upcoming_sleep >= self._deadline:
-                why = f"gave up: the next attempt would pass the {self._deadline:g} s deadline"
-            else:
-                cost = self._cost(exc)
-                if not self.budget.withdraw(cost):
-                    self._stats.budget_exhausted += 1
-                    why = "gave up: the client-wide retry budget is exhausted"
-                else:
-                    last_cost = cost
-            if why and exc is not None:
-                exc.add_note(why)
-            return why is not None
-
-        def before_sleep(rs: RetryCallState) -> None:
-            self._stats.retries += 1
-            exc = rs.outcome.exception() if rs.outcome else None
-            logger.info(
-                "retrying %s%s: attempt %d failed (%s), next in %.3f s",
-                method,
-                f" key={shorten(key)!r}" if key else "",
-                rs.attempt_number,
-                _reason(exc),
-                rs.upcoming_sleep,
-            )
-
+        policy = call.policy
         retrying = AsyncRetrying(
-            sleep=self.policy.sleep,
-            stop=stop,
-            wait=self._wait,
+            sleep=policy.sleep,
+            stop=_stop(call),
+            wait=self._waits if policy is self.policy else _Waits(policy),
             retry=retry_if_exception(is_retryable),
-            before_sleep=before_sleep,
+            before_sleep=_log_and_count(call),
             reraise=True,
         )
-        result: T = await retrying(replay_then_attempt)
+        result: T = await retrying(_replay_then(first, call, attempt))
         # As botocore's standard mode: a success after retries gives back the cost of
         # the last retry only, so calls that keep needing retries drain the budget.
-        self.budget.deposit(last_cost)
+        self.budget.deposit(call.last_cost)
         return result
 
     async def _observed(self, attempt: Callable[[float], Awaitable[T]], time_limit: float) -> T:
@@ -248,19 +206,124 @@ class Retrier:
                 # A broken hook must not break calls; say so once per occurrence.
                 logger.exception("attempt hook %r failed", hook)
 
-    def _cost(self, exc: BaseException | None) -> int:
-        return self.policy.timeout_cost if isinstance(exc, TimeoutError) else self.policy.retry_cost
 
-    def _wait(self, rs: RetryCallState) -> float:
+class _Call:
+    """What the retry callbacks of one call share: its policy, clock and last cost."""
+
+    __slots__ = ("deadline", "key", "last_cost", "loop", "method", "policy", "retrier",
+                 "start")
+
+    def __init__(self, retrier: Retrier, policy: RetryPolicy, deadline: float, method: str,
+                 key: str | None) -> None:
+        self.retrier = retrier
+        self.policy = policy
+        self.deadline = deadline
+        self.method = method
+        self.key = key
+        self.loop = asyncio.get_running_loop()
+        self.start = self.loop.time()
+        self.last_cost = 0
+
+    def elapsed(self) -> float:
+        return self.loop.time() - self.start
+
+
+# --- tenacity callbacks, each built by a small named factory (as stamina does) --------
+
+
+def _replay_then(
+    first: VoxKVError, call: _Call, attempt: Callable[[float], Awaitable[T]]
+) -> Callable[[], Awaitable[T]]:
+    """tenacity's function: raises ``first`` once (its attempt 1), then really attempts."""
+    pending = [first]
+    timeout = call.retrier._attempt_timeout
+
+    async def replay_then_attempt() -> T:
+        if pending:
+            raise pending.pop()
+        remaining = call.deadline - call.elapsed()
+        if remaining <= 0:
+            raise RequestTimeoutError(f"{call.method}: deadline of {call.deadline:g} s passed")
+        return await attempt(min(timeout, remaining))
+
+    return replay_then_attempt
+
+
+def _stop(call: _Call) -> Callable[[RetryCallState], bool]:
+    """tenacity's stop: attempts, server-asked waits, the deadline, then the budget."""
+
+    def stop(rs: RetryCallState) -> bool:
+        exc = rs.outcome.exception() if rs.outcome else None
+        why = _why_stop(call, rs) or _withdraw(call, exc)
+        if why and exc is not None:
+            exc.add_note(why)
+        return why is not None
+
+    return stop
+
+
+def _why_stop(call: _Call, rs: RetryCallState) -> str | None:
+    policy = call.policy
+    if rs.attempt_number >= policy.max_attempts:
+        return f"gave up after {rs.attempt_number} attempts"
+    if rs.upcoming_sleep == float("inf"):
+        return f"gave up: the server asked to wait over {policy.max_retry_after:g} s"
+    if call.elapsed() + rs.upcoming_sleep >= call.deadline:
+        return f"gave up: the next attempt would pass the {call.deadline:g} s deadline"
+    return None
+
+
+def _withdraw(call: _Call, exc: BaseException | None) -> str | None:
+    """Pay for the retry from the client-wide budget; why not, if it cannot be paid."""
+    policy = call.policy
+    cost = policy.timeout_cost if isinstance(exc, TimeoutError) else policy.retry_cost
+    if not call.retrier.budget.withdraw(cost):
+        call.retrier._stats.budget_exhausted += 1
+        return "gave up: the client-wide retry budget is exhausted"
+    call.last_cost = cost
+    return None
+
+
+def _log_and_count(call: _Call) -> Callable[[RetryCallState], None]:
+    """tenacity's before_sleep: count the retry and log it (never the value)."""
+
+    def before_sleep(rs: RetryCallState) -> None:
+        call.retrier._stats.retries += 1
+        exc = rs.outcome.exception() if rs.outcome else None
+        logger.info(
+            "retrying %s%s: attempt %d failed (%s), next in %.3f s",
+            call.method,
+            f" key={shorten(call.key)!r}" if call.key else "",
+            rs.attempt_number,
+            _reason(exc),
+            rs.upcoming_sleep,
+        )
+
+    return before_sleep
+
+
+class _Waits:
+    """tenacity's wait: the server's delay if it gave one, else full jitter."""
+
+    __slots__ = ("_max_retry_after", "_throttle", "_transient")
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self._max_retry_after = policy.max_retry_after
+        self._transient = wait_random_exponential(multiplier=policy.base, max=policy.max_wait)
+        self._throttle = wait_random_exponential(
+            multiplier=policy.throttle_base, max=policy.max_wait
+        )
+
+    def __call__(self, rs: RetryCallState) -> float:
         exc = rs.outcome.exception() if rs.outcome else None
         asked = getattr(exc, "retry_after", None)
         if asked is not None:
             # Waiting longer than max_retry_after is pointless for a client call:
-            # beyond it the stop check (deadline) gives up at once.
-            return float(asked) if asked <= self.policy.max_retry_after else float("inf")
+            # beyond it the stop check gives up at once.
+            return float(asked) if asked <= self._max_retry_after else float("inf")
         if isinstance(exc, RateLimitedError):
-            return float(self._throttle_wait(rs))
-        return float(self._transient_wait(rs))
+            return float(self._throttle(rs))
+        return float(self._transient(rs))
 
 
 def _reason(exc: BaseException | None) -> str:

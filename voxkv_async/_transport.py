@@ -1,32 +1,27 @@
-"""The session manager and the wire format: one pooled aiohttp session per client.
+"""The transport: moves a request's bytes to the API and the answer's bytes back.
 
-Requests go as ``POST {base_url}/{Method}`` with every parameter in an
-``application/x-www-form-urlencoded`` body and the JWT in ``Authorization``. The URL style
-puts the method in access logs and metrics; the body keeps values and keys out of them.
-Answers are JSON envelopes: ``{"result": ...}`` or ``{"error": {"msg", "code"}}``, the
-latter usually with HTTP 200.
+It owns the pooled ``aiohttp`` session (made inside the running loop, closed with the
+client), a FIFO queue of connection slots in front of aiohttp's pool, each attempt's
+time limit, the answer size limit, and the one repeat of a request whose token was
+refused, re-signed through the :class:`~voxkv_async._auth.TokenCache`. What the bytes
+mean is :mod:`voxkv_async._wire`'s business: this module hands it the status, body and
+headers, and maps aiohttp's exceptions to the client's.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import re
 import ssl as _ssl
-import time
-from email.utils import parsedate_to_datetime
-from typing import Any
 
 import aiohttp
-from multidict import CIMultiDictProxy
 from yarl import URL
 
+from . import _wire
 from ._auth import TokenCache
 from ._config import Limits, Timeouts
 from ._errors import (
     CLOCK_CODES,
     RESIGN_CODES,
-    ApiError,
     AuthenticationError,
     ClientClosedError,
     ConnectError,
@@ -35,28 +30,14 @@ from ._errors import (
     RequestTimeoutError,
     TLSVerificationError,
     TransportError,
-    api_error,
 )
 from ._stats import Stats
 
-__all__ = ["METHODS", "Transport"]
-
-METHODS = (
-    "SetKeyValueItem",
-    "GetKeyValueItem",
-    "DelKeyValueItem",
-    "GetKeyValueItems",
-    "GetKeyValueKeys",
-)
-
-_FORM = "application/x-www-form-urlencoded"
-_EXCERPT = 200
-_NOT_JSON = object()
-_INT_TEXT = re.compile(r"\s*(-?[0-9]+)\s*")  # ASCII digits only: int() refuses "²"
+__all__ = ["Transport"]
 
 
 class Transport:
-    """Owns the HTTP session; sends one request and turns the answer into a result.
+    """Owns the HTTP session; sends one request and hands the answer to the wire format.
 
     Args:
         tokens: Signs the ``Authorization`` header.
@@ -92,7 +73,7 @@ class Transport:
         self._owns_session = session is None
         self._closed = False
         # Built once: yarl parses nothing per request when given URL objects.
-        self._urls = {m: base_url / m for m in METHODS}
+        self._urls = {m: base_url / m for m in _wire.METHODS}
         # Only a caller's session needs our TLS context per request; ours has it pooled.
         self._request_ssl: _ssl.SSLContext | bool = self._ssl if session is not None else True
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
@@ -136,7 +117,9 @@ class Transport:
         if session is not None and self._owns_session and not session.closed:
             await session.close()
 
-    async def request(self, method: str, body: str, key: str | None, time_limit: float) -> Any:
+    async def request(
+        self, method: str, body: str, key: str | None, time_limit: float
+    ) -> object:
         """Send ``body`` to ``method``; the ``result`` of the answer, or an exception.
 
         An answer of "token refused" (codes 100, 455, 456) is repeated once with a newly
@@ -161,7 +144,7 @@ class Transport:
 
     async def _send(
         self, method: str, body: str, key: str | None, time_limit: float, auth: str
-    ) -> Any:
+    ) -> object:
         session = self._session if self._session is not None else self.open()
         self._stats.requests += 1
         slots = self._slots
@@ -179,7 +162,14 @@ class Transport:
                 allow_redirects=False,
             ) as resp:
                 raw = await self._read(resp, method)
-                return self._decode(resp.status, raw, resp.headers, method, key)
+                try:
+                    return _wire.decode(resp.status, raw, resp.headers, method, key)
+                except AuthenticationError as exc:
+                    if exc.code in CLOCK_CODES:
+                        # The server's Date tells how far off our clock is: the re-signed
+                        # token is minted on the server's time.
+                        self._tokens.observe_server_date(resp.headers.get("Date"))
+                    raise
         except aiohttp.ClientError as exc:
             if self._closed:
                 raise ClientClosedError("the client was closed while the call ran") from None
@@ -211,7 +201,7 @@ class Transport:
         """The request headers for ``auth``, built once per token rather than per call."""
         headers = self._headers
         if headers is None or headers["Authorization"] != auth:
-            headers = self._headers = {"Authorization": auth, "Content-Type": _FORM}
+            headers = self._headers = {"Authorization": auth, "Content-Type": _wire.FORM}
         return headers
 
     def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
@@ -237,106 +227,10 @@ class Transport:
                 raise _too_large(resp.status, method, limit)
         return bytes(buf)
 
-    def _decode(
-        self,
-        status: int,
-        raw: bytes,
-        headers: CIMultiDictProxy[str],
-        method: str,
-        key: str | None,
-    ) -> Any:
-        try:
-            payload: Any = json.loads(raw)
-        except (ValueError, RecursionError):  # bad UTF-8 is a ValueError; [[[...]]] recurses
-            payload = _NOT_JSON
-        if type(payload) is dict:
-            error = payload.get("error")
-            if error is not None:
-                raise self._api_error(error, status, headers, method, key)
-            if "result" in payload and status < 300:
-                return payload["result"]
-        if status == 429 or status >= 500 or status in (401, 403):
-            reason = _excerpt(raw) if payload is _NOT_JSON else "HTTP error"
-            raise api_error(
-                None,
-                reason or f"HTTP {status}",
-                method=method,
-                key=key,
-                status=status,
-                retry_after=_retry_after(headers),
-            )
-        if payload is _NOT_JSON:
-            raise ProtocolError("answer is not JSON", status=status, method=method,
-                                excerpt=_excerpt(raw))
-        if type(payload) is not dict:
-            raise ProtocolError(f"answer is a JSON {type(payload).__name__}, not an object",
-                                status=status, method=method)
-        raise ProtocolError("answer has neither 'result' nor 'error'", status=status,
-                            method=method)
-
-    def _api_error(
-        self,
-        error: object,
-        status: int,
-        headers: CIMultiDictProxy[str],
-        method: str,
-        key: str | None,
-    ) -> ApiError:
-        code, msg = _code_and_msg(error)
-        if code in CLOCK_CODES:
-            # The server's Date header tells how far off our clock is; the re-signed
-            # token will be minted on the server's time.
-            self._tokens.observe_server_date(headers.get("Date"))
-        return api_error(
-            code, msg, method=method, key=key, status=status, retry_after=_retry_after(headers)
-        )
-
-
-def _code_and_msg(error: object) -> tuple[int | None, str]:
-    if not isinstance(error, dict):
-        return None, _short_text(error)
-    code: Any = error.get("code")
-    if isinstance(code, str):
-        match = _INT_TEXT.fullmatch(code)
-        code = int(match.group(1)) if match else None
-    if type(code) is not int:
-        code = None
-    msg = error.get("msg", error.get("message", ""))
-    return code, _short_text(msg)
-
-
-def _short_text(obj: object) -> str:
-    text = obj if isinstance(obj, str) else json.dumps(obj, default=str)[:_EXCERPT]
-    return text[:_EXCERPT]
-
-
-def _excerpt(raw: bytes) -> str:
-    return " ".join(raw[:_EXCERPT].decode("utf-8", "replace").split())
-
 
 def _too_large(status: int, method: str, limit: int) -> ProtocolError:
     return ProtocolError(f"answer is larger than the {limit}-byte limit", status=status,
                          method=method)
-
-
-def _retry_after(headers: CIMultiDictProxy[str]) -> float | None:
-    value = headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        until = parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError):
-        return None
-    # Measured from the answer's own Date when it has one: our clock may be skewed.
-    try:
-        now = parsedate_to_datetime(headers.get("Date", "")).timestamp()
-    except (TypeError, ValueError):
-        now = time.time()
-    return max(0.0, until - now)
 
 
 def _transport_error(exc: aiohttp.ClientError, method: str) -> Exception:

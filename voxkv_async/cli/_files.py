@@ -1,17 +1,11 @@
-"""``voxkv`` data commands: get, set, del, items, keys, import, export.
-
-Loaded by :mod:`voxkv_async.cli` through :func:`register`. Every command takes the
-connection options ``--credentials`` (or ``$VOXIMPLANT_CREDENTIALS``),
-``--application-id`` (or ``$VOXKV_APPLICATION_ID``), ``--base-url`` (or
-``$VOXKV_BASE_URL``) and ``--ca-file`` (or ``$VOXKV_CA_FILE``), prints JSON on stdout
-and diagnostics on stderr. Exit codes: 0 success, 1 some row failed (import) or the key
-is missing (get), 2 bad usage or a failed call.
+"""``voxkv import`` and ``voxkv export``: whole files in and out of the storage.
 
 ``import FILE`` reads JSON Lines (``{"key": .., "value": .., "expires_at": ..}``, the
 last optional; other fields ignored) or CSV with a ``key,value`` header (by extension,
 or ``--format``). Bad rows are reported as ``FILE:LINE: problem`` and skipped; good
 rows still go through. ``--rejects OUT`` receives every failed row in the input's
 format with an added ``error`` field/column, so ``voxkv import OUT`` re-runs just those.
+Exit codes: 0 every row written, 1 some row failed, 2 bad usage or a failed call.
 """
 
 from __future__ import annotations
@@ -19,68 +13,27 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, TextIO
 
 import attrs
 
-from ._bulk import BulkFailure, BulkReport, set_many
-from ._client import VoxKV
-from ._credentials import Credentials
-from ._errors import VoxKVError
-from ._models import KeyInfo, KeyValueItem
-from .cli import run_coroutine
+from .._bulk import BulkFailure, BulkReport
+from .._models import KeyValueItem
+from ._connection import UsageError, add_command, connected, item_json
 
-__all__ = ["APPLICATION_ENV_VAR", "CA_FILE_ENV_VAR", "register"]
+__all__ = ["register_files"]
 
-APPLICATION_ENV_VAR = "VOXKV_APPLICATION_ID"
-CA_FILE_ENV_VAR = "VOXKV_CA_FILE"
 # Failures printed to stderr one by one; the rest go only to the rejects file.
 _SHOWN_FAILURES = 20
 
 
-def register(subparsers: Any) -> None:
-    """Add the data commands to ``voxkv``'s subparsers (the ``cli`` registrar hook)."""
-    common = argparse.ArgumentParser(add_help=False)
-    group = common.add_argument_group("connection")
-    group.add_argument("--credentials", metavar="FILE",
-                       help="service account credentials.json (default: $VOXIMPLANT_CREDENTIALS)")
-    group.add_argument("--application-id", type=int, metavar="ID",
-                       help=f"the application (default: ${APPLICATION_ENV_VAR})")
-    group.add_argument("--base-url", metavar="URL",
-                       help="the API root (default: $VOXKV_BASE_URL or the real API)")
-    group.add_argument("--ca-file", metavar="PEM", help=(
-                       f"CA certificates to trust (default: ${CA_FILE_ENV_VAR} or the system's)"))
-
-    def add(name: str, help: str, handler: Callable[[argparse.Namespace], Any]
-            ) -> argparse.ArgumentParser:
-        p: argparse.ArgumentParser = subparsers.add_parser(
-            name, help=help, description=help, parents=[common])
-        p.set_defaults(handler=lambda args: _run(handler, args))
-        return p
-
-    p = add("get", "print the item stored under KEY as JSON (null and exit 1 if none)", _get)
-    p.add_argument("key")
-    p = add("set", "store VALUE under KEY; print the stored item as JSON", _set)
-    p.add_argument("key")
-    p.add_argument("value")
-    expiry = p.add_mutually_exclusive_group()
-    expiry.add_argument("--ttl", type=int, help="seconds to live (default: the API's 30 days)")
-    expiry.add_argument("--expires-at", type=int, metavar="UNIX", help="expiry, Unix seconds")
-    p = add("del", "delete KEY; print {key, deleted} as JSON", _delete)
-    p.add_argument("key")
-    p = add("items", "print the items whose keys start with PREFIX as a JSON array", _items)
-    p.add_argument("prefix")
-    p.add_argument("--limit", type=int, help="stop after this many")
-    p = add("keys", "print the keys (starting with PREFIX) as a JSON array", _keys)
-    p.add_argument("prefix", nargs="?")
-    p.add_argument("--limit", type=int, help="stop after this many")
-    p = add("import", "set every row of FILE (JSON Lines or CSV with key,value header)",
-            _import)
+def register_files(subparsers: Any) -> None:
+    """Add ``import`` and ``export``."""
+    p = add_command(subparsers, "import",
+                    "set every row of FILE (JSON Lines or CSV with key,value header)", _import)
     p.add_argument("file", type=Path)
     p.add_argument("--format", choices=("jsonl", "csv"),
                    help="the file's format (default: by extension; .csv is CSV)")
@@ -91,122 +44,25 @@ def register(subparsers: Any) -> None:
                    help="write failed rows here, in the input's format, with their error")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="show a progress bar (default: when stderr is a terminal)")
-    p = add("export", "write every item whose key starts with PREFIX as JSON Lines", _export)
+    p = add_command(subparsers, "export",
+                    "write every item whose key starts with PREFIX as JSON Lines", _export)
     p.add_argument("--prefix", required=True)
     p.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
 
 
-# --- plumbing ------------------------------------------------------------------------
-
-
-class _UsageError(Exception):
-    """A problem with the command line or the environment: exit code 2."""
-
-
-def _run(handler: Callable[[argparse.Namespace], Coroutine[Any, Any, int]],
-         args: argparse.Namespace) -> int:
-    try:
-        return run_coroutine(handler(args), args)
-    except (_UsageError, VoxKVError, OSError, ValueError) as exc:
-        print(f"voxkv {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-
-
-@asynccontextmanager
-async def _client(args: argparse.Namespace) -> AsyncIterator[VoxKV]:
-    credentials = (Credentials.from_file(args.credentials) if args.credentials
-                   else Credentials.from_env())
-    async with VoxKV(
-        credentials,
-        _application_id(args.application_id),
-        base_url=args.base_url,
-        ca_file=args.ca_file or os.environ.get(CA_FILE_ENV_VAR) or None,
-    ) as kv:
-        yield kv
-
-
-def _application_id(given: int | None) -> int:
-    if given is not None:
-        return given
-    raw = os.environ.get(APPLICATION_ENV_VAR)
-    if not raw:
-        raise _UsageError(f"give --application-id or set ${APPLICATION_ENV_VAR}")
-    try:
-        return int(raw)
-    except ValueError:
-        raise _UsageError(f"${APPLICATION_ENV_VAR} is not an integer: {raw!r}") from None
-
-
-def _item_json(item: KeyValueItem | KeyInfo) -> dict[str, Any]:
-    return attrs.asdict(item)
-
-
-def _print_json(data: object) -> None:
-    print(json.dumps(data, ensure_ascii=False))
-
-
-async def _print_array(entries: AsyncIterator[KeyValueItem | KeyInfo], limit: int | None) -> None:
-    """A JSON array written entry by entry, so a long listing is never held whole."""
-    out = sys.stdout
-    out.write("[")
-    n = 0
-    async for entry in entries:
-        if limit is not None and n >= limit:
-            break
-        out.write(("," if n else "") + "\n  " + json.dumps(_item_json(entry), ensure_ascii=False))
-        n += 1
-    out.write("\n]\n" if n else "]\n")
-
-
-# --- single-key and listing commands ---------------------------------------------------
-
-
-async def _get(args: argparse.Namespace) -> int:
-    async with _client(args) as kv:
-        item = await kv.get(args.key)
-    _print_json(None if item is None else _item_json(item))
-    return 0 if item is not None else 1
-
-
-async def _set(args: argparse.Namespace) -> int:
-    async with _client(args) as kv:
-        item = await kv.set(args.key, args.value, ttl=args.ttl, expires_at=args.expires_at)
-    _print_json(_item_json(item))
-    return 0
-
-
-async def _delete(args: argparse.Namespace) -> int:
-    async with _client(args) as kv:
-        deleted = await kv.delete(args.key)
-    _print_json({"key": args.key, "deleted": deleted})
-    return 0
-
-
-async def _items(args: argparse.Namespace) -> int:
-    async with _client(args) as kv:
-        await _print_array(kv.iter_items(args.prefix), args.limit)
-    return 0
-
-
-async def _keys(args: argparse.Namespace) -> int:
-    async with _client(args) as kv:
-        await _print_array(kv.iter_keys(args.prefix), args.limit)
-    return 0
-
-
 async def _export(args: argparse.Namespace) -> int:
-    async with _client(args) as kv:
+    async with connected(args) as kv:
         out: TextIO = args.output.open("w", encoding="utf-8") if args.output else sys.stdout
         try:
             async for item in kv.iter_items(args.prefix):
-                out.write(json.dumps(_item_json(item), ensure_ascii=False) + "\n")
+                out.write(json.dumps(item_json(item), ensure_ascii=False) + "\n")
         finally:
             if out is not sys.stdout:
                 out.close()
     return 0
 
 
-# --- import ------------------------------------------------------------------------------
+# --- import ---------------------------------------------------------------------------
 
 
 @attrs.frozen
@@ -261,7 +117,7 @@ def _read_jsonl(lines: IO[str]) -> Iterator[_Row | _BadRow]:
 def _read_csv(lines: IO[str]) -> Iterator[_Row | _BadRow]:
     reader = csv.DictReader(lines)
     if not reader.fieldnames or not {"key", "value"} <= set(reader.fieldnames):
-        raise _UsageError('CSV input needs a header line with "key" and "value" columns')
+        raise UsageError('CSV input needs a header line with "key" and "value" columns')
     try:
         for record in reader:
             try:
@@ -334,9 +190,9 @@ async def _import(args: argparse.Namespace) -> int:
     try:
         with args.file.open(encoding="utf-8", newline="") as lines:
             rows = (_read_csv if fmt == "csv" else _read_jsonl)(lines)
-            async with _client(args) as kv:
-                report = await set_many(
-                    kv, _good_rows(rows, rejects), ttl=args.ttl,
+            async with connected(args) as kv:
+                report = await kv.set_many(
+                    _good_rows(rows, rejects), ttl=args.ttl,
                     concurrency=args.concurrency, rate_limit=args.rate,
                     progress=progress, on_failure=rejects.failure,
                     report=BulkReport(max_failures=0),

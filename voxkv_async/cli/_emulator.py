@@ -1,11 +1,8 @@
-"""The ``voxkv`` command: ``voxkv emulator`` and ``voxkv demo``, and room for more.
+"""``voxkv emulator``: serve the local emulator until SIGINT/SIGTERM.
 
-Subcommands are added by *registrars*: functions that take the ``subparsers`` object of
-the top-level parser, add their subparser(s), and bind a handler with
-``parser.set_defaults(handler=func)``, where ``func(args) -> int`` returns the exit code.
-Registrars come from :data:`REGISTRARS` and from the ``register`` function of every module
-in :data:`EXTENSION_MODULES` that can be imported (e.g. ``voxkv_async._cli_data`` for
-get/set/del/items/keys/import/export), so adding commands needs no change here.
+Its fault and mode flags are generated from the attrs fields of
+:class:`~voxkv_async.emulator.Faults` and :class:`~voxkv_async.emulator.EmulatorModes`,
+so a new setting needs no change here.
 """
 
 from __future__ import annotations
@@ -13,26 +10,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib
 import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-__all__ = ["EXTENSION_MODULES", "REGISTRARS", "build_parser", "main", "run_coroutine"]
+from ._runner import run_coroutine
 
-Registrar = Callable[[Any], None]
-
-#: Modules that may provide ``register(subparsers)``; skipped when not importable.
-EXTENSION_MODULES: tuple[str, ...] = ("voxkv_async._cli_data",)
+__all__ = ["register_emulator"]
 
 
-def _register_emulator(subparsers: Any) -> None:
+def register_emulator(subparsers: Any) -> None:
+    """Add ``voxkv emulator``."""
     from voxkv_async.emulator import EmulatorModes, Faults
 
     p = subparsers.add_parser(
@@ -62,90 +55,6 @@ def _register_emulator(subparsers: Any) -> None:
     _add_fault_flags(p, Faults)
     _add_mode_flags(p, EmulatorModes)
     p.set_defaults(handler=_emulator)
-
-
-def _register_demo(subparsers: Any) -> None:
-    p = subparsers.add_parser(
-        "demo",
-        help="write, read, list and delete keys through VoxKV against the embedded emulator",
-        description="Start the emulator (TLS), run a few thousand calls through the client "
-        "and print calls, throughput, latency, retries and token signings. Exit code 0 when "
-        "every check passed.",
-    )
-    p.add_argument("--keys", type=int, default=3000, help="how many keys (default: %(default)s)")
-    p.add_argument(
-        "--concurrency", type=int, default=64, help="calls in flight (default: %(default)s)"
-    )
-    p.add_argument(
-        "--latency", type=float, default=0.0, metavar="MS", help="latency added by the emulator, ms"
-    )
-    p.add_argument(
-        "--fault-rate",
-        type=float,
-        default=0.0,
-        metavar="F",
-        help="fraction of requests that fail (503, 429, codes 2/340/416, dropped "
-        "connections); the retries should hide them",
-    )
-    p.add_argument("--seed", type=int, help="seed for values and faults")
-    p.set_defaults(handler=_demo)
-
-
-#: Registrars of the built-in subcommands; append to add more.
-REGISTRARS: list[Registrar] = [_register_emulator, _register_demo]
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The ``voxkv`` parser with every registered subcommand."""
-    parser = argparse.ArgumentParser(
-        prog="voxkv", description="The Voximplant key-value storage from the command line."
-    )
-    parser.add_argument(
-        "--uvloop",
-        action="store_true",
-        help="run on uvloop (pip install 'voxkv_async[uvloop]'): ~10-18%% less CPU per call",
-    )
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for register in [*REGISTRARS, *_extension_registrars()]:
-        register(subparsers)
-    return parser
-
-
-def run_coroutine(coro: Coroutine[Any, Any, int], args: argparse.Namespace) -> int:
-    """Run a subcommand's coroutine to its exit code, on uvloop if ``--uvloop`` was given."""
-    if not getattr(args, "uvloop", False):
-        return asyncio.run(coro)
-    try:
-        import uvloop
-    except ImportError:
-        coro.close()
-        print("voxkv: --uvloop needs uvloop: pip install 'voxkv_async[uvloop]'", file=sys.stderr)
-        return 2
-    result: int = uvloop.run(coro)
-    return result
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``voxkv``; returns the exit code."""
-    args = build_parser().parse_args(argv)
-    handler: Callable[[argparse.Namespace], int] = args.handler
-    try:
-        return handler(args)
-    except KeyboardInterrupt:
-        return 130
-
-
-def _extension_registrars() -> list[Registrar]:
-    found = []
-    for name in EXTENSION_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:  # the module exists but is broken: say so
-                raise
-            continue
-        found.append(module.register)
-    return found
 
 
 # --- flags generated from the attrs classes, so new settings need no CLI change -----
@@ -274,34 +183,3 @@ async def _until_signalled() -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows
             loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-
-
-# --- voxkv demo -------------------------------------------------------------------------
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from voxkv_async.emulator._demo import DemoOptions
-
-    try:
-        options = DemoOptions(
-            keys=args.keys,
-            concurrency=args.concurrency,
-            latency_ms=args.latency,
-            fault_rate=args.fault_rate,
-            seed=args.seed,
-        )
-    except ValueError as exc:
-        print(f"voxkv demo: {exc}", file=sys.stderr)
-        return 2
-    return run_coroutine(_demo_ok(options), args)
-
-
-async def _demo_ok(options: Any) -> int:
-    """0 when every check of the demo passed, else 1."""
-    from voxkv_async.emulator._demo import run_demo
-
-    return 0 if await run_demo(options) else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import random
 import statistics
@@ -13,10 +14,11 @@ from typing import IO, Any, TypeVar
 
 import attrs
 
-from ._faults import Faults
-from ._server import Emulator
+from .._client import VoxKV
+from ..emulator import Emulator, Faults
+from ._runner import run_coroutine
 
-__all__ = ["DemoOptions", "run_demo"]
+__all__ = ["DemoOptions", "register_demo", "run_demo"]
 
 T = TypeVar("T")
 PREFIX = "demo:"
@@ -62,10 +64,9 @@ class _Timer:
             self.latencies.append(time.perf_counter() - started)
 
 
-async def run_demo(options: DemoOptions, out: IO[str] = sys.stdout) -> bool:
-    """Run the demo, print its summary to ``out``; whether every check passed."""
-    from voxkv_async import VoxKV  # the client; imported here to keep the emulator apart
-
+async def run_demo(options: DemoOptions, out: IO[str] | None = None) -> bool:
+    """Run the demo, print its summary to ``out`` (stdout); whether every check passed."""
+    out = out if out is not None else sys.stdout
     faults = Faults.spread(options.fault_rate, latency=options.latency_ms / 1000)
     rng = random.Random(options.seed)
     data = {
@@ -130,20 +131,17 @@ async def run_demo(options: DemoOptions, out: IO[str] = sys.stdout) -> bool:
     return not problems
 
 
-async def _list_all(kv: Any, timer: _Timer, out: IO[str]) -> dict[str, str]:
-    """Every pair under the demo prefix, fetched page by page with ``kv.items``."""
+async def _list_all(kv: VoxKV, timer: _Timer, out: IO[str]) -> dict[str, str]:
+    """Every pair under the demo prefix, walked page by page with ``kv.iter_items``."""
     t0 = time.perf_counter()
     listed: dict[str, str] = {}
-    pages, page_size = 0, 50
-    while True:
-        page = await timer.timed(kv.items(PREFIX, count=page_size, offset=len(listed)))
-        pages += 1
-        if not page:
-            break
-        listed.update((item.key, item.value) for item in page)
-        if len(page) < page_size:
-            break
-    print(f"  {'list':<7}{pages:>7} pages {time.perf_counter() - t0:7.2f} s", file=out)
+
+    async def walk() -> None:
+        async for item in kv.iter_items(PREFIX):
+            listed[item.key] = item.value
+
+    await timer.timed(walk())
+    print(f"  {'list':<7}{len(listed):>7} items {time.perf_counter() - t0:7.2f} s", file=out)
     return listed
 
 
@@ -175,3 +173,54 @@ def _failure_lines(failures: list[str]) -> list[str]:
         return []
     shown = "; ".join(sorted(set(failures))[:3])
     return [f"{len(failures)} calls failed ({shown})"]
+
+
+# --- the command -----------------------------------------------------------------
+
+
+def register_demo(subparsers: Any) -> None:
+    """Add ``voxkv demo``."""
+    p = subparsers.add_parser(
+        "demo",
+        help="write, read, list and delete keys through VoxKV against the embedded emulator",
+        description="Start the emulator (TLS), run a few thousand calls through the client "
+        "and print calls, throughput, latency, retries and token signings. Exit code 0 when "
+        "every check passed.",
+    )
+    p.add_argument("--keys", type=int, default=3000, help="how many keys (default: %(default)s)")
+    p.add_argument(
+        "--concurrency", type=int, default=64, help="calls in flight (default: %(default)s)"
+    )
+    p.add_argument(
+        "--latency", type=float, default=0.0, metavar="MS", help="latency added by the emulator, ms"
+    )
+    p.add_argument(
+        "--fault-rate",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="fraction of requests that fail (503, 429, codes 2/340/416, dropped "
+        "connections); the retries should hide them",
+    )
+    p.add_argument("--seed", type=int, help="seed for values and faults")
+    p.set_defaults(handler=_demo)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    try:
+        options = DemoOptions(
+            keys=args.keys,
+            concurrency=args.concurrency,
+            latency_ms=args.latency,
+            fault_rate=args.fault_rate,
+            seed=args.seed,
+        )
+    except ValueError as exc:
+        print(f"voxkv demo: {exc}", file=sys.stderr)
+        return 2
+    return run_coroutine(_demo_ok(options), args)
+
+
+async def _demo_ok(options: DemoOptions) -> int:
+    """0 when every check of the demo passed, else 1."""
+    return 0 if await run_demo(options) else 1

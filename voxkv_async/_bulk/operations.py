@@ -1,0 +1,142 @@
+"""The three bulk operations: ``set_many``, ``get_many`` and ``delete_many``.
+
+Each turns its input into a stream of items and a per-item call, and hands both to the
+:class:`~voxkv_async._bulk.engine.BulkRun`. They reach the client only through
+:class:`~voxkv_async._bulk.protocol.BulkClient`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Iterable, Mapping
+from datetime import datetime
+from typing import Unpack
+
+from .._errors import ValidationError
+from .._models import KeyValueItem
+from .._validation import check_expiry, check_key, check_value
+from .engine import BulkRun
+from .options import BulkOptions
+from .protocol import BulkClient
+from .report import BulkReport
+
+__all__ = [
+    "ItemLike",
+    "KeysInput",
+    "SetInput",
+    "delete_many",
+    "get_many",
+    "set_many",
+    "unpack_item",
+]
+
+#: One item of ``set_many``'s input: a ``(key, value)`` pair or a :class:`KeyValueItem`.
+ItemLike = tuple[str, str] | KeyValueItem
+#: ``set_many``'s input: a mapping of key to value, or a sync or async iterable of items.
+SetInput = Mapping[str, str] | Iterable[ItemLike] | AsyncIterable[ItemLike]
+#: ``get_many``'s and ``delete_many``'s input: a sync or async iterable of keys.
+KeysInput = Iterable[str] | AsyncIterable[str]
+
+
+async def set_many(
+    kv: BulkClient,
+    items: SetInput,
+    *,
+    ttl: int | None = None,
+    expires_at: int | datetime | None = None,
+    **options: Unpack[BulkOptions],
+) -> BulkReport:
+    """Set many items concurrently, streaming from ``items``; see :class:`BulkOptions`.
+
+    Args:
+        kv: The client.
+        items: A mapping of key to value, or a sync or async iterable of ``(key, value)``
+            pairs or :class:`KeyValueItem` s. Read lazily, never held whole.
+        ttl: Seconds to live for items that carry no ``expires_at`` of their own.
+        expires_at: Or their expiry (Unix seconds or an aware datetime).
+
+    Returns:
+        The report: every input item is counted as succeeded or failed.
+
+    Raises:
+        ValidationError: ``ttl``/``expires_at`` or an option is invalid (before any
+            request; a bad *item* only fails that item).
+        BulkError: With ``raise_on_error=True``, if any item failed.
+        Exception: Whatever the input iterable raised, after the items already taken
+            from it have finished (they are in the report).
+    """
+    check_expiry(ttl, expires_at)
+    source: Iterable[object] | AsyncIterable[object] = (
+        items.items() if isinstance(items, Mapping) else items
+    )
+
+    async def call(index: int, item: tuple[str, str, int | None]) -> bool:
+        key, value, own_expiry = item
+        if own_expiry is not None:
+            await kv.set(key, value, expires_at=own_expiry)
+        else:
+            await kv.set(key, value, ttl=ttl, expires_at=expires_at)
+        return True
+
+    run = BulkRun(kv, "set_many", unpack_item, call, options)
+    await run.run(source)
+    return run.report
+
+
+async def get_many(
+    kv: BulkClient, keys: KeysInput, **options: Unpack[BulkOptions]
+) -> list[KeyValueItem | None]:
+    """Get many keys concurrently; the items in input order, ``None`` where missing.
+
+    The machinery is bounded as in :func:`set_many`, but the returned list is as long as
+    the input: for an unbounded stream, call it on chunks. A key that failed (see the
+    report) is also ``None`` in the list unless ``raise_on_error`` (default ``True``
+    here, since ``None`` alone cannot tell failed from missing) raises instead.
+    """
+    options.setdefault("raise_on_error", True)
+    results: list[KeyValueItem | None] = []
+
+    async def call(index: int, key: str) -> bool:
+        item = await kv.get(key)
+        results[index] = item
+        return item is not None
+
+    run = BulkRun(
+        kv, "get_many", check_key, call, options, on_take=lambda: results.append(None)
+    )
+    await run.run(_keys_source(keys))
+    return results
+
+
+async def delete_many(
+    kv: BulkClient, keys: KeysInput, **options: Unpack[BulkOptions]
+) -> BulkReport:
+    """Delete many keys concurrently; keys already absent count as succeeded and missing."""
+
+    async def call(index: int, key: str) -> bool:
+        return await kv.delete(key)
+
+    run = BulkRun(kv, "delete_many", check_key, call, options)
+    await run.run(_keys_source(keys))
+    return run.report
+
+
+def _keys_source(keys: KeysInput) -> Iterable[object] | AsyncIterable[object]:
+    if isinstance(keys, str | bytes):
+        raise TypeError("keys must be an iterable of keys, not a single string")
+    return keys
+
+
+def unpack_item(raw: object) -> tuple[str, str, int | None]:
+    """``(key, value, own expires_at)`` of one input item; ``ValidationError`` if no item.
+
+    The key and value are checked too, so a bad item fails without a request.
+    """
+    if isinstance(raw, KeyValueItem):
+        key, value, expires_at = raw.key, raw.value, raw.expires_at
+    elif isinstance(raw, tuple | list) and len(raw) == 2:
+        key, value, expires_at = raw[0], raw[1], None
+    else:
+        raise ValidationError(
+            "item", "must be a (key, value) pair or a KeyValueItem", type(raw).__name__
+        )
+    return check_key(key), check_value(value), expires_at
