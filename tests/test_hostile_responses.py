@@ -138,7 +138,8 @@ error = (
     | any_json
 )
 envelope = (
-    st.fixed_dictionaries({}, optional={"result": result, "error": error, "errors": any_json})
+    st.fixed_dictionaries({}, optional={"result": result, "error": error,
+                                        "errors": st.lists(error, max_size=3) | any_json})
     | any_json
 )
 
@@ -273,6 +274,12 @@ def expected_result(method: str, r: Any) -> tuple[bool, Any]:
     return all(p is not None for p in parsed), parsed
 
 
+def _is_error_answer(payload: dict[str, Any]) -> bool:
+    """A non-null ``error``, or a non-empty ``errors`` array (anything else there is ignored)."""
+    errors = payload.get("errors")
+    return payload.get("error") is not None or (type(errors) is list and len(errors) > 0)
+
+
 def check_outcome(method: str, status: int, raw: bytes, outcome: Any) -> None:
     payload = _loads(raw)
     is_obj = type(payload) is dict
@@ -282,10 +289,12 @@ def check_outcome(method: str, status: int, raw: bytes, outcome: Any) -> None:
         assert type(outcome) is ProtocolError, outcome
         assert "limit" in str(outcome)
         return
-    if is_obj and payload.get("error") is not None:
+    if is_obj and _is_error_answer(payload):
         assert isinstance(outcome, ApiError), outcome
         assert outcome.status == status
-        err = payload["error"]
+        # The first error decides: ``error`` if present, else the first of ``errors``.
+        err = payload["error"] if payload.get("error") is not None else payload["errors"][0]
+        assert outcome.errors[0] == (outcome.code, outcome.msg)
         code = err.get("code") if type(err) is dict else None
         if type(code) is int and code in CODE_CLASSES:
             assert type(outcome) is CODE_CLASSES[code], (code, type(outcome))
@@ -352,6 +361,9 @@ def runner_kv(credentials: Credentials) -> Iterator[tuple[asyncio.Runner, VoxKV]
 @example(method="set", status=200, raw=b'{"error": {"code": 455, "msg": "future"}}',
          hdrs={"Date": "Fri, 31 Dec 9999 23:59:59 -2359"})
 @example(method="set", status=503, raw=b"", hdrs={"Retry-After": "1e400"})
+@example(method="get", status=200, raw=b'{"errors": [{"code": 340, "msg": "slow down"}]}',
+         hdrs={})
+@example(method="get", status=200, raw=b'{"result": null, "errors": []}', hdrs={})
 @example(method="keys", status=200, raw=b'{"result": ["a", {"key": "b"}]}', hdrs={})
 def test_generated_answers(
     runner_kv: tuple[asyncio.Runner, VoxKV], method: str, status: int, raw: bytes,

@@ -5,7 +5,8 @@ Requests go as ``POST {base_url}/{Method}`` with every parameter in an
 the method in access logs and metrics; the body keeps values and keys out of them.
 
 Answers are JSON envelopes: ``{"result": ...}``, or ``{"error": {"msg", "code"}}`` (usually
-with HTTP 200). :func:`decode` turns an answer into its ``result`` or raises the typed error;
+with HTTP 200), or ``{"errors": [{"msg", "code"}, ...]}``, or both error forms at once.
+:func:`decode` turns an answer into its ``result`` or raises the typed error;
 the ``read_*`` functions turn a result into value objects, tolerating every shape the
 real API may plausibly send where its docs are silent (see the docs page "The real API:
 what we know"): a missing key as ``null``, ``{}``, ``""``, ``false`` or a "not found"
@@ -55,6 +56,7 @@ METHODS = (SET, GET, DEL, ITEMS, KEYS)
 FORM = "application/x-www-form-urlencoded"
 
 _EXCERPT = 200
+_MAX_ERRORS = 20  # entries of an ``errors`` array kept on the exception
 _NOT_JSON = object()
 _INT_TEXT = re.compile(r"\s*(-?[0-9]+)\s*")  # ASCII digits only: int() takes "²" too
 # How the API may say "no such key" when it answers with an error (UNKNOWN: its code for
@@ -156,14 +158,29 @@ def decode(status: int, raw: bytes, headers: Mapping[str, str], method: str,
     if type(payload) is not dict:
         raise ProtocolError(f"answer is a JSON {type(payload).__name__}, not an object",
                             status=status, method=method)
-    raise ProtocolError("answer has neither 'result' nor 'error'", status=status,
+    raise ProtocolError("answer has neither 'result' nor 'error'/'errors'", status=status,
                         method=method)
 
 
 def _errors_of(payload: dict[str, Any]) -> tuple[tuple[int | None, str], ...]:
-    """Every ``(code, msg)`` of an error answer (its ``error`` object)."""
+    """Every ``(code, msg)`` of an error answer; ``()`` when it is no error answer.
+
+    The answer is an error when it has a non-null ``error`` or a non-empty ``errors``
+    array (the shape the Go, Node and PHP SDKs model), or both. ``error`` comes first;
+    then each entry of ``errors`` (repeats of an entry already read left out). Anything else
+    under ``errors`` (an empty array, an object, a string) is not read.
+    """
+    found: list[tuple[int | None, str]] = []
     error = payload.get("error")
-    return () if error is None else (_code_and_msg(error),)
+    if error is not None:
+        found.append(_code_and_msg(error))
+    array = payload.get("errors")
+    if type(array) is list:
+        for entry in array[:_MAX_ERRORS]:
+            pair = _code_and_msg(entry)
+            if pair not in found:
+                found.append(pair)
+    return tuple(found)
 
 
 def _code_and_msg(error: object) -> tuple[int | None, str]:
