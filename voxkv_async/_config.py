@@ -22,8 +22,10 @@ __all__ = [
 logger = logging.getLogger("voxkv_async")
 
 DEFAULT_BASE_URL = "https://api.voximplant.com/platform_api"
-#: Overrides :data:`DEFAULT_BASE_URL` when no ``base_url`` is passed.
+"""The real API's root, used when neither ``base_url`` nor ``$VOXKV_BASE_URL`` is given."""
 BASE_URL_ENV_VAR = "VOXKV_BASE_URL"
+"""The environment variable that overrides :data:`DEFAULT_BASE_URL` when no ``base_url``
+is passed: point an application at a local emulator without code changes."""
 
 
 

@@ -24,8 +24,9 @@ __all__ = ["CREDENTIALS_ENV_VAR", "Credentials"]
 
 logger = logging.getLogger("voxkv_async")
 
-#: The environment variable the official SDKs read the credentials path from.
 CREDENTIALS_ENV_VAR = "VOXIMPLANT_CREDENTIALS"
+"""The environment variable the official SDKs read the credentials path from; read by
+:meth:`Credentials.from_env` and the ``voxkv`` command."""
 
 _FIELDS = ("account_id", "key_id", "private_key")
 

@@ -33,8 +33,10 @@ logger = logging.getLogger("voxkv_async")
 
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
-#: Called after every attempt with ``None`` on success or the attempt's exception.
 AttemptHook = Callable[[VoxKVError | None], None]
+"""A function called after every attempt of every call, with ``None`` when the attempt
+succeeded or the :class:`VoxKVError` it failed with (before the retry policy decides);
+see :meth:`VoxKV.add_attempt_hook`."""
 
 
 @attrs.frozen

@@ -7,7 +7,8 @@ from importlib import metadata
 __all__ = ["VERSION"]
 
 try:
-    #: The installed distribution's version (``pyproject.toml`` is the one place it is set).
     VERSION: str = metadata.version("voxkv_async")
+    """The installed distribution's version (``pyproject.toml`` is the one place it is set);
+    ``voxkv_async.__version__``."""
 except metadata.PackageNotFoundError:  # imported from a source tree that was never installed
     VERSION = "0+unknown"

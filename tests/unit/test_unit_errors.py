@@ -29,7 +29,7 @@ from _support import SET_URL, make_kv
 
 SECRET = "TOP-SECRET-VALUE-42"
 
-# API-FACTS.md, "Error codes that matter to this client".
+# docs/explanation/real-api.md, "Error codes".
 CODE_TABLE = {
     1: ServerError, 2: ServerError, 4: ServerError,
     100: AuthenticationError,

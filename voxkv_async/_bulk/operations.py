@@ -29,12 +29,14 @@ __all__ = [
     "unpack_item",
 ]
 
-#: One item of ``set_many``'s input: a ``(key, value)`` pair or a :class:`KeyValueItem`.
 ItemLike = tuple[str, str] | KeyValueItem
-#: ``set_many``'s input: a mapping of key to value, or a sync or async iterable of items.
+"""One item of ``set_many``'s input: a ``(key, value)`` pair or a :class:`KeyValueItem`."""
 SetInput = Mapping[str, str] | Iterable[ItemLike] | AsyncIterable[ItemLike]
-#: ``get_many``'s and ``delete_many``'s input: a sync or async iterable of keys.
+"""``set_many``'s input: a mapping of key to value, or a sync or async iterable of
+``(key, value)`` pairs or :class:`KeyValueItem` s (a generator, a list, an async
+generator, a database cursor wrapped as one). Read lazily, never held whole."""
 KeysInput = Iterable[str] | AsyncIterable[str]
+"""``get_many``'s and ``delete_many``'s input: a sync or async iterable of keys."""
 
 
 async def set_many(

@@ -24,7 +24,7 @@ DEFAULT_COUNT = 10
 # Integers travel as decimal text; int() alone would also take " 5" or "1_0".
 _INTEGER = re.compile(r"-?[0-9]{1,18}")
 
-# The codes of API-FACTS.md's "invalid argument" family.
+# The codes of the "invalid argument" family: docs/explanation/real-api.md, "Error codes".
 INVALID, EMPTY, TOO_LONG, OUT_OF_RANGE = 101, 134, 477, 499
 APP_NOT_FOUND = 558
 
