@@ -12,6 +12,7 @@ from yarl import URL
 
 __all__ = [
     "BASE_URL_ENV_VAR",
+    "CA_FILE_ENV_VAR",
     "DEFAULT_BASE_URL",
     "Limits",
     "Timeouts",
@@ -20,6 +21,11 @@ __all__ = [
 ]
 
 logger = logging.getLogger("voxkv_async")
+
+CA_FILE_ENV_VAR = "VOXKV_CA_FILE"
+"""The environment variable naming a PEM file of CAs to trust when a client is given
+neither ``ssl`` nor ``ca_file`` (``voxkv emulator --tls`` prints it): the library and the
+CLI read it alike."""
 
 DEFAULT_BASE_URL = "https://api.voximplant.com/platform_api"
 """The real API's root, used when neither ``base_url`` nor ``$VOXKV_BASE_URL`` is given."""
@@ -105,7 +111,9 @@ def make_ssl_context(
     """The TLS context for the pool: verification on, with an optional extra CA.
 
     ``insecure_skip_verify`` is the only way to turn verification off, and says so in the
-    log every time a client is made with it.
+    log every time a client is made with it. With neither ``ssl`` nor ``ca_file``, the
+    CAs of ``$VOXKV_CA_FILE`` (:data:`CA_FILE_ENV_VAR`) are trusted instead of the
+    system's when it is set and not empty.
     """
     if ssl is not None and not isinstance(ssl, _ssl.SSLContext):
         raise TypeError(
@@ -123,4 +131,6 @@ def make_ssl_context(
         return ctx
     if ssl is not None:
         return ssl
+    if not ca_file:
+        ca_file = os.environ.get(CA_FILE_ENV_VAR) or None
     return _ssl.create_default_context(cafile=os.fspath(ca_file) if ca_file else None)

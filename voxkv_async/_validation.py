@@ -7,6 +7,7 @@ what was given. Stored values are never echoed, only their type and length.
 from __future__ import annotations
 
 import re
+import time
 from datetime import datetime
 from typing import TypeGuard
 
@@ -15,6 +16,7 @@ from ._errors import ValidationError, shorten
 __all__ = [
     "KEY_MAX",
     "MAX_COUNT",
+    "EXPIRY_SLACK",
     "TTL_DEFAULT",
     "TTL_MAX",
     "VALUE_MAX",
@@ -31,6 +33,9 @@ VALUE_MAX = 2000
 TTL_MAX = 7_776_000  # 90 days
 TTL_DEFAULT = 2_592_000  # 30 days, the API's documented default
 MAX_COUNT = 50
+#: Seconds of clock skew allowed either side of the ``expires_at`` window (now .. now +
+#: 90 days): our clock may be a little off the server's.
+EXPIRY_SLACK = 60
 
 # The documented pattern, `^[a-zA-Z0-9а-яА-ЯёЁ_\-:;.#+]*$`, applied with fullmatch so a
 # trailing newline cannot slip past `$`.
@@ -90,18 +95,35 @@ def check_expiry(ttl: object, expires_at: object) -> tuple[str, int]:
                 raise ValidationError(
                     "expires_at", "must not be before 1970-01-01 UTC", expires_at.isoformat()
                 )
-            return "expires_at", seconds
+            return "expires_at", _in_window(seconds)
         if not _is_int(expires_at) or expires_at < 0:
             raise ValidationError(
                 "expires_at", "must be Unix seconds (int >= 0) or an aware datetime",
                 _describe(expires_at),
             )
-        return "expires_at", expires_at
+        return "expires_at", _in_window(expires_at)
     if ttl is None:
         return "ttl", TTL_DEFAULT
     if not _is_int(ttl) or not 0 <= ttl <= TTL_MAX:
         raise ValidationError("ttl", f"must be an int of seconds in 0..{TTL_MAX}", _describe(ttl))
     return "ttl", ttl
+
+
+def _in_window(seconds: int) -> int:
+    """``seconds`` if it lies between now and now + 90 days (give or take the slack).
+
+    An expiry in the past would store nothing that lives, and one past 90 days is what
+    a ``ttl`` over 90 days is: both are refused here, as a ``ttl`` out of range is.
+    """
+    now = time.time()
+    if not now - EXPIRY_SLACK <= seconds <= now + TTL_MAX + EXPIRY_SLACK:
+        raise ValidationError(
+            "expires_at",
+            f"must be between now and now + {TTL_MAX} s (90 days), "
+            f"with {EXPIRY_SLACK} s of slack for clock skew",
+            f"{seconds} ({seconds - int(now):+d} s from now)",
+        )
+    return seconds
 
 
 def check_count(count: object) -> int:

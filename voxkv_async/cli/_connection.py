@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 
 from .._client import VoxKV
+from .._config import CA_FILE_ENV_VAR
 from .._credentials import Credentials
 from .._errors import VoxKVError
 from .._models import KeyInfo, KeyValueItem
@@ -35,7 +36,6 @@ __all__ = [
 ]
 
 APPLICATION_ENV_VAR = "VOXKV_APPLICATION_ID"
-CA_FILE_ENV_VAR = "VOXKV_CA_FILE"
 
 Handler = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
 
@@ -85,7 +85,7 @@ async def connected(args: argparse.Namespace) -> AsyncIterator[VoxKV]:
         credentials,
         _application_id(args.application_id),
         base_url=args.base_url,
-        ca_file=args.ca_file or os.environ.get(CA_FILE_ENV_VAR) or None,
+        ca_file=args.ca_file or None,  # the library reads $VOXKV_CA_FILE itself
     ) as kv:
         yield kv
 
