@@ -26,6 +26,7 @@ KEY_CHARS = "abcXYZ019абвЖёЁ_-:;.#+"
 KEY_RE = re.compile(r"[a-zA-Z0-9а-яА-ЯёЁ_\-:;.#+]{1,200}")
 NOW = int(time.time())
 DAYS_80 = 80 * 86400
+DAYS_91 = 91 * 86400
 
 
 class Text(str):
@@ -62,6 +63,8 @@ expiries = st.one_of(
     st.none(),
     st.integers(NOW, NOW + DAYS_80),
     st.integers(-(2**40), -1),
+    st.integers(0, NOW - 3600),  # in the past
+    st.integers(NOW + DAYS_91, 2**40),  # beyond 90 days
     st.datetimes(min_value=datetime(2001, 1, 1), max_value=datetime(2100, 1, 1)),  # naive
     st.datetimes(max_value=datetime(1969, 12, 31), timezones=st.just(UTC)),
     st.integers(NOW, NOW + DAYS_80).map(lambda t: datetime.fromtimestamp(t, UTC)),
@@ -90,13 +93,19 @@ def int_ok(x: Any, lo: int, hi: int | None = None) -> bool:
     return type(x) is int and x >= lo and (hi is None or x <= hi)
 
 
+def _in_window(ts: int) -> bool:
+    now = time.time()
+    return now - 60 <= ts <= now + 7_776_000 + 60
+
+
 def expiry_ok(ttl: Any, expires_at: Any) -> bool:
     if ttl is not None and expires_at is not None:
         return False
     if expires_at is not None:
+        # Refused locally: an expiry in the past or beyond 90 days (60 s of clock slack).
         if isinstance(expires_at, datetime):
-            return expires_at.tzinfo is not None and expires_at.timestamp() >= 0
-        return int_ok(expires_at, 0)
+            return expires_at.tzinfo is not None and _in_window(int(expires_at.timestamp()))
+        return int_ok(expires_at, 0) and _in_window(expires_at)
     return ttl is None or int_ok(ttl, 0, 7_776_000)
 
 

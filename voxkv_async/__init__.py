@@ -16,7 +16,7 @@ from ._bulk import (
     SetInput,
 )
 from ._client import VoxKV
-from ._config import BASE_URL_ENV_VAR, DEFAULT_BASE_URL, Limits, Timeouts
+from ._config import BASE_URL_ENV_VAR, CA_FILE_ENV_VAR, DEFAULT_BASE_URL, Limits, Timeouts
 from ._credentials import CREDENTIALS_ENV_VAR, Credentials
 from ._errors import (
     ApiError,
@@ -44,6 +44,7 @@ from ._version import VERSION as __version__
 
 __all__ = [
     "BASE_URL_ENV_VAR",
+    "CA_FILE_ENV_VAR",
     "CREDENTIALS_ENV_VAR",
     "DEFAULT_BASE_URL",
     "AdaptiveRate",

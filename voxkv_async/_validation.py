@@ -14,9 +14,9 @@ from typing import TypeGuard
 from ._errors import ValidationError, shorten
 
 __all__ = [
+    "EXPIRY_SLACK",
     "KEY_MAX",
     "MAX_COUNT",
-    "EXPIRY_SLACK",
     "TTL_DEFAULT",
     "TTL_MAX",
     "VALUE_MAX",
@@ -33,9 +33,9 @@ VALUE_MAX = 2000
 TTL_MAX = 7_776_000  # 90 days
 TTL_DEFAULT = 2_592_000  # 30 days, the API's documented default
 MAX_COUNT = 50
-#: Seconds of clock skew allowed either side of the ``expires_at`` window (now .. now +
-#: 90 days): our clock may be a little off the server's.
 EXPIRY_SLACK = 60
+"""Seconds of clock skew allowed either side of the ``expires_at`` window (now .. now +
+90 days): our clock may be a little off the server's."""
 
 # The documented pattern, `^[a-zA-Z0-9а-яА-ЯёЁ_\-:;.#+]*$`, applied with fullmatch so a
 # trailing newline cannot slip past `$`.

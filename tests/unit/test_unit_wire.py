@@ -122,13 +122,16 @@ async def test_set_sends_default_ttl_when_no_expiry_given(credentials, mocked) -
     assert "expires_at" not in sent
 
 
+_SOON = (int(time.time()) // 3600 + 24) * 3600  # a whole hour, a day or so from now
+
+
 @pytest.mark.parametrize(
     ("expires_at", "text"),
     [
-        (datetime(2030, 1, 1, tzinfo=UTC), "1893456000"),
-        (datetime(2030, 1, 1, 3, 0, tzinfo=timezone(timedelta(hours=3))), "1893456000"),
-        (1_893_456_000, "1893456000"),
-        (0, "0"),
+        (datetime.fromtimestamp(_SOON, UTC), str(_SOON)),
+        (datetime.fromtimestamp(_SOON, timezone(timedelta(hours=3))), str(_SOON)),
+        (_SOON, str(_SOON)),
+        (_SOON + 89 * 86400, str(_SOON + 89 * 86400)),
     ],
 )
 async def test_set_sends_expires_at_instead_of_ttl(credentials, mocked, expires_at, text) -> None:
