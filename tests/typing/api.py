@@ -113,6 +113,10 @@ async def single_calls(kv: VoxKV) -> None:
         assert_type(item.expires_at_utc, datetime | None)
 
     assert_type(await kv.delete("ns:k"), bool)
+    fast = await kv.get("ns:k", timeout=0.5, retry=RetryPolicy.disabled())
+    assert_type(fast, KeyValueItem | None)
+    assert_type(await kv.set("ns:k", "v", ttl=60, timeout=2.0), KeyValueItem)
+    assert_type(await kv.delete("ns:k", retry=RetryPolicy.for_testing()), bool)
     assert_type(await kv.items("ns:"), list[KeyValueItem])
     assert_type(await kv.items("ns:", count=10, offset=20), list[KeyValueItem])
     keys = await kv.keys()
@@ -218,6 +222,7 @@ async def errors(kv: VoxKV) -> str:
         assert_type(exc.msg, str)
     except ApiError as exc:
         assert_type(exc.method, str)
+        assert_type(exc.errors, tuple[tuple[int | None, str], ...])
         assert_type(exc.key, str | None)
     except (ConnectError, RequestTimeoutError, TLSVerificationError) as exc:
         return type(exc).__name__

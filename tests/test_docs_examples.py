@@ -1,0 +1,208 @@
+"""The documentation's examples run, and print what the pages say they print.
+
+Code blocks are found by their title (```` ```python title="first_calls.py" ````) in the
+Markdown under ``docs/``; scripts run in a subprocess, as a reader would run them,
+against ``voxkv emulator`` started as the tutorial starts it, or in-process.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from voxkv_async.emulator import Emulator
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+BLOCK = re.compile(r'^```(?P<lang>\w+)(?: title="(?P<title>[^"]+)")?\n(?P<code>.*?)^```$',
+                   re.MULTILINE | re.DOTALL)
+
+
+def blocks(page: str) -> list[re.Match[str]]:
+    return list(BLOCK.finditer((DOCS / page).read_text(encoding="utf-8")))
+
+
+def block(page: str, title: str) -> str:
+    """The code block titled ``title`` on ``page``."""
+    found = [b["code"] for b in blocks(page) if b["title"] == title]
+    assert len(found) == 1, f"{page}: {len(found)} blocks titled {title!r}"
+    return found[0]
+
+
+def output_after(page: str, title: str) -> str:
+    """The ```` ```text ```` block that follows the block titled ``title``: its output."""
+    found = blocks(page)
+    index = next(i for i, b in enumerate(found) if b["title"] == title)
+    following = [b for b in found[index + 1 :] if b["lang"] == "text"]
+    assert following, f"{page}: no output block after {title!r}"
+    return following[0]["code"]
+
+
+def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+def shell_env(extra: dict[str, str]) -> dict[str, str]:
+    """The environment of a reader's shell: this venv's ``voxkv`` and ``python`` first."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOXKV_")}
+    env.pop("VOXIMPLANT_CREDENTIALS", None)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return {**env, **extra}
+
+
+@pytest.fixture
+def emulator_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """``voxkv emulator --tls --state-dir emu`` as in the tutorial (on a free port), and
+    the variables it prints, as a reader exports them."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "voxkv_async", "emulator", "--port", "0", "--tls",
+         "--state-dir", str(tmp_path / "emu")],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=tmp_path,
+    )
+    try:
+        printed: dict[str, str] = {}
+        assert process.stdout is not None
+        for line in process.stdout:
+            name, _, value = line.strip().partition("=")
+            printed[name] = value
+            if name == "VOXKV_STATE_DIR":
+                break
+        assert {"VOXKV_BASE_URL", "VOXKV_APPLICATION_ID", "VOXIMPLANT_CREDENTIALS",
+                "VOXKV_CA_FILE"} <= set(printed), printed
+        yield shell_env(printed)
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+# --- the tutorial -------------------------------------------------------------------------
+
+
+def test_tutorial_first_calls(emulator_env: dict[str, str], tmp_path: Path) -> None:
+    script = tmp_path / "first_calls.py"
+    script.write_text(block("tutorial.md", "first_calls.py"), encoding="utf-8")
+    done = run([sys.executable, str(script)], emulator_env, tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    shown = output_after("tutorial.md", "first_calls.py").splitlines()
+    got = done.stdout.splitlines()
+    assert len(got) == len(shown)
+    # Timestamps differ from run to run; everything else is as the page shows it.
+    no_times = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\+00:00|expires_at=\d+")
+    assert [no_times.sub("T", line) for line in got] == [no_times.sub("T", s) for s in shown]
+
+
+def test_tutorial_command_line(emulator_env: dict[str, str], tmp_path: Path) -> None:
+    voxkv = [sys.executable, "-m", "voxkv_async"]
+    assert run([*voxkv, "set", "greeting:es", "hola", "--ttl", "600"],
+               emulator_env, tmp_path).returncode == 0
+    got = run([*voxkv, "get", "greeting:es"], emulator_env, tmp_path)
+    assert got.returncode == 0
+    assert '"value": "hola"' in got.stdout
+    assert '"greeting:es"' in run([*voxkv, "keys", "greeting:"], emulator_env, tmp_path).stdout
+    missing = run([*voxkv, "get", "greeting:de"], emulator_env, tmp_path)
+    assert (missing.returncode, missing.stdout.strip()) == (1, "null")
+
+
+def test_tutorial_in_process(tmp_path: Path) -> None:
+    script = tmp_path / "in_process.py"
+    script.write_text(block("tutorial.md", "in_process.py"), encoding="utf-8")
+    done = run([sys.executable, str(script)], shell_env({}), tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # Seeded faults and a fake clock: the output is the same on every run.
+    assert done.stdout == output_after("tutorial.md", "in_process.py")
+
+
+# --- how-to guides --------------------------------------------------------------------------
+
+
+def load_module(code: str, path: Path) -> ModuleType:
+    path.write_text(code, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+async def test_web_service(
+    voxkv_emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = voxkv_emulator.write_state(tmp_path / "emu")
+    monkeypatch.setenv("VOXIMPLANT_CREDENTIALS", str(state["credentials"]))
+    monkeypatch.setenv("VOXKV_APPLICATION_ID", str(voxkv_emulator.application_id))
+    monkeypatch.setenv("VOXKV_CA_FILE", str(state["ca"]))
+    monkeypatch.setenv("VOXKV_BASE_URL", voxkv_emulator.base_url)
+    profiles = load_module(block("how-to/web-service.md", "profiles.py"),
+                           tmp_path / "profiles.py")
+    async with TestClient(TestServer(profiles.make_app())) as client:
+        put = await client.put("/profiles/ada", data="Ada Lovelace")
+        assert put.status == 201
+        got = await client.get("/profiles/ada")
+        assert await got.json() == {"user": "ada", "profile": "Ada Lovelace"}
+        assert (await client.get("/profiles/bob")).status == 404
+        assert (await client.put("/profiles/bad%20key", data="x")).status == 400
+    assert voxkv_emulator.items() == {"profile:ada": "Ada Lovelace"}
+    assert voxkv_emulator.stats.distinct_tokens == 1
+
+
+def test_bulk_import_script(emulator_env: dict[str, str], tmp_path: Path) -> None:
+    script = tmp_path / "import_users.py"
+    script.write_text(block("how-to/bulk-import.md", "import_users.py"), encoding="utf-8")
+    done = run([sys.executable, str(script)], emulator_env, tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    timing = re.compile(r" in [\d.]+ s \(\d+ items/s\)")
+    shown = output_after("how-to/bulk-import.md", "import_users.py")
+    assert timing.sub("", done.stdout) == timing.sub("", shown)
+
+
+def test_bulk_import_command(emulator_env: dict[str, str], tmp_path: Path) -> None:
+    commands = next(b["code"] for b in blocks("how-to/bulk-import.md")
+                    if b["lang"] == "bash" and "voxkv import users.jsonl" in b["code"])
+    done = run(["bash", "-c", commands], emulator_env, tmp_path)
+    timing = re.compile(r" in [\d.]+ s \(\d+ items/s\)")
+    shown = next(b["code"] for b in blocks("how-to/bulk-import.md")
+                 if b["lang"] == "text" and "exit code" in b["code"])
+    # stdout and stderr interleave as they please: compare the lines, not their order.
+    got = sorted(timing.sub("", done.stdout + done.stderr).splitlines())
+    assert got == sorted(timing.sub("", shown).splitlines())
+    rejects = (tmp_path / "rejects.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(rejects) == 2
+    assert all('"error":' in line for line in rejects)
+
+
+@pytest.mark.parametrize("mode", ["strict", "auto"])
+def test_testing_examples_as_a_users_suite(tmp_path: Path, mode: str) -> None:
+    page = "how-to/testing.md"
+    suites = {
+        "plain": ["test_profiles.py"],
+        "options": ["conftest.py", "test_sessions.py"],
+        "modes": ["test_missing.py"],
+    }
+    for suite, files in suites.items():
+        for name in files:
+            (tmp_path / suite).mkdir(exist_ok=True)
+            (tmp_path / suite / name).write_text(block(page, name), encoding="utf-8")
+    for suite, expected in {"plain": "3 passed", "options": "1 passed",
+                            "modes": "3 passed"}.items():
+        done = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                    "-o", f"asyncio_mode={mode}", "-W", "error::ResourceWarning", "."],
+                   shell_env({}), tmp_path / suite)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert expected in done.stdout, done.stdout
