@@ -19,6 +19,7 @@ from types import ModuleType
 import pytest
 
 import voxkv_async
+import voxkv_async.emulator
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "docs" / "reference"
@@ -56,7 +57,8 @@ def test_all_is_exactly_the_documented_names() -> None:
     documented = documented_names()
     exported = set(voxkv_async.__all__)
     assert not exported - set(documented), (
-        f"exported but not in docs/reference/*.md: {sorted(exported - set(documented))}"
+        f"exported but not documented: {sorted(exported - set(documented))}; add a line "
+        "'::: voxkv_async.NAME' to the right page of docs/reference/"
     )
     assert not set(documented) - exported, (
         f"documented but not in __all__: {sorted(set(documented) - exported)}"
@@ -102,6 +104,17 @@ def test_exported_name_has_a_docstring(name: str) -> None:
         assert (doc or "").strip(), (
             f"{name} needs a docstring: a string literal on the line after its assignment"
         )
+
+
+@pytest.mark.parametrize("name", voxkv_async.emulator.__all__)
+def test_emulator_name_has_a_docstring(name: str) -> None:
+    """``::: voxkv_async.emulator`` renders the emulator's public names: each needs a docstring."""
+    obj = getattr(voxkv_async.emulator, name)
+    if inspect.isclass(obj) or inspect.isfunction(obj):
+        assert (obj.__doc__ or "").strip(), f"emulator.{name} has no docstring"
+    else:
+        doc = attribute_docstring(PACKAGE / "emulator" / "__init__.py", name)
+        assert (doc or "").strip(), f"emulator.{name} needs a docstring after its assignment"
 
 
 # --- attribute docstrings, read from the source the way griffe reads them -----------------

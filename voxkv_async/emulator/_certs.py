@@ -25,8 +25,8 @@ __all__ = [
     "service_key",
 ]
 
-#: The account id of the emulator's generated service account.
 DEFAULT_ACCOUNT_ID = 1000001
+"""The account id of the emulator's generated service account."""
 #: The names the emulator's certificate is valid for.
 SERVER_NAMES = ("127.0.0.1", "localhost", "::1")
 

@@ -12,7 +12,6 @@ from ._modes import _known
 
 __all__ = ["FAULT_KINDS", "Faults"]
 
-#: Every fault kind, in the order a request's random draw walks them.
 FAULT_KINDS = (
     "http_503",
     "http_429",
@@ -23,6 +22,7 @@ FAULT_KINDS = (
     "drop_before",
     "drop_after",
 )
+"""Every fault kind, in the order a request's random draw walks them."""
 #: The kinds :meth:`Faults.spread` shares a rate between: all but ``slow``, which only
 #: wastes the client's timeout.
 SPREAD_KINDS = tuple(k for k in FAULT_KINDS if k != "slow")

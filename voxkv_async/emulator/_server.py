@@ -25,8 +25,8 @@ from ._tokens import Account
 
 __all__ = ["DEFAULT_APPLICATION_ID", "Emulator"]
 
-#: The application id the emulator registers unless told otherwise.
 DEFAULT_APPLICATION_ID = 1
+"""The application id the emulator registers unless told otherwise."""
 # Grace time for in-flight requests at stop(); slow-answer faults are cut short.
 _SHUTDOWN_TIMEOUT = 1.0
 
