@@ -64,7 +64,7 @@ class Faults:
         http_429: Answered HTTP 429 with ``Retry-After: <retry_after>``.
         code_2: Answered ``{"error": {"code": 2}}`` (internal error).
         code_340: Answered code 340 (rate limit exceeded).
-        code_416: Answered code 416, "Repeat the request after <retry_after> seconds".
+        code_416: Answered code 416, ``Repeat the request after <retry_after> seconds``.
         slow: Answered normally, but only after ``slow_seconds`` (trips client timeouts).
         drop_before: Connection aborted (TCP reset) before the call is applied.
         drop_after: The call is applied, then the connection is aborted with no answer.
