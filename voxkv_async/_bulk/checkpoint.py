@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol, Self, runtime_checkable
+from typing import Self
 
 from ._checkpoint_log import (
     DoneSet,
@@ -43,7 +43,6 @@ __all__ = [
     "Checkpoint",
     "CheckpointCorruptError",
     "CheckpointError",
-    "CheckpointLike",
     "CheckpointMismatchError",
 ]
 
@@ -79,23 +78,6 @@ class CheckpointMismatchError(CheckpointError):
 
 class CheckpointCorruptError(CheckpointError):
     """The file is not a checkpoint, or is damaged before its last record."""
-
-
-@runtime_checkable
-class CheckpointLike(Protocol):
-    """What a bulk run asks of a checkpoint (the ``checkpoint=`` option)."""
-
-    def is_done(self, index: int) -> bool:
-        """Whether input item ``index`` was done by an earlier run (skip it)."""
-        ...
-
-    def mark_done(self, index: int) -> None:
-        """Record that input item ``index`` succeeded."""
-        ...
-
-    async def flush(self) -> None:
-        """Write and fsync every mark made so far."""
-        ...
 
 
 class Checkpoint:
