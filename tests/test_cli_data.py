@@ -87,16 +87,18 @@ def test_import_export_round_trip_with_rejects_rerun(
     assert sorted(str(r.get("key")) for r in lines(rejects)) == ["None", "bad key", "rt:20"]
     assert all("error" in r for r in lines(rejects))
 
-    # A run that fails as a whole (wrong application) re-runs from its rejects file.
+    # A run that cannot proceed (wrong application) stops at its first error instead of
+    # failing every row; once the cause is fixed, the same command writes every row.
     second = tmp_path / "second.jsonl"
     second.write_text("".join(json.dumps({"key": f"rt:x{i}", "value": "y"}) + "\n"
                               for i in range(40)))
     rejects2 = tmp_path / "rejects2.jsonl"
     assert main(["import", str(second), "--rejects", str(rejects2), "--no-progress",
-                 "--application-id", "999"]) == 1
-    assert len(lines(rejects2)) == 40
+                 "--application-id", "999"]) == 2
+    assert len(lines(rejects2)) == 1  # the first answer stopped it
     assert all("ApplicationNotFoundError" in str(r["error"]) for r in lines(rejects2))
-    assert main(["import", str(rejects2), "--no-progress"]) == 0
+    assert not any(k.startswith("rt:x") for k in emulator.items())
+    assert main(["import", str(second), "--no-progress"]) == 0
 
     out = tmp_path / "out.jsonl"
     assert main(["export", "--prefix", "rt:", "-o", str(out)]) == 0

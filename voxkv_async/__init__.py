@@ -8,6 +8,7 @@
 from ._auth import TokenSettings
 from ._bulk import (
     AdaptiveRate,
+    BulkAbortedError,
     BulkError,
     BulkFailure,
     BulkOptions,
@@ -52,6 +53,7 @@ __all__ = [
     "ApplicationNotFoundError",
     "AttemptHook",
     "AuthenticationError",
+    "BulkAbortedError",
     "BulkError",
     "BulkFailure",
     "BulkOptions",

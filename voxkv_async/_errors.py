@@ -5,8 +5,10 @@ name the method and the key, never a stored value, a token or a private key.
 
     VoxKVError
     ├── ClientClosedError (also RuntimeError)
+    ├── WrongEventLoopError (also RuntimeError)
     ├── CredentialsError
     ├── ValidationError (also ValueError)
+    ├── DecodeError (also ValueError)  a stored value its codec cannot read
     ├── ApiError                   the API answered with an error
     │   ├── AuthenticationError    100, 433, 447, 454, 455, 456, HTTP 401
     │   ├── PermissionDeniedError  104, HTTP 403
@@ -25,7 +27,7 @@ name the method and the key, never a stored value, a token or a private key.
 from __future__ import annotations
 
 import re
-from typing import ClassVar
+from typing import Any, ClassVar
 
 __all__ = [
     "ApiError",
@@ -34,6 +36,7 @@ __all__ = [
     "ClientClosedError",
     "ConnectError",
     "CredentialsError",
+    "DecodeError",
     "IncompleteResponseError",
     "InvalidArgumentError",
     "PermissionDeniedError",
@@ -45,6 +48,7 @@ __all__ = [
     "TransportError",
     "ValidationError",
     "VoxKVError",
+    "WrongEventLoopError",
     "api_error",
     "shorten",
 ]
@@ -60,10 +64,37 @@ class VoxKVError(Exception):
 
     #: Whether the retry policy may try the call again after this error.
     retryable: ClassVar[bool] = False
+    #: Whether the request may have been applied although the call failed: it left, and
+    #: no answer came back that says it was not (a timeout, a connection dropped after
+    #: sending, a gateway's 500/502/504). Bulk runs report such items as unknown outcomes.
+    may_have_applied: bool = False
 
 
 class ClientClosedError(VoxKVError, RuntimeError):
     """The client was closed: before the call, or while it ran."""
+
+
+class WrongEventLoopError(VoxKVError, RuntimeError):
+    """The client was used from another event loop than the one it was opened on.
+
+    A client's connections belong to one event loop: make one client per loop (per
+    thread running a loop), inside that loop.
+    """
+
+
+class DecodeError(VoxKVError, ValueError):
+    """A stored value could not be decoded (e.g. ``get_json`` of a value that is no JSON).
+
+    Attributes:
+        key: The key whose value it is.
+        codec: The codec's name (``"json"``).
+    """
+
+    def __init__(self, key: str, codec: str, problem: str) -> None:
+        self.key = key
+        self.codec = codec
+        # The problem names a position, never the value: values may be secrets.
+        super().__init__(f"the value of key {shorten(key)!r} is not valid {codec}: {problem}")
 
 
 class CredentialsError(VoxKVError):
@@ -172,11 +203,25 @@ class ServerError(ApiError):
 
     retryable = True
 
+    def __init__(self, msg: str, **kw: Any) -> None:
+        super().__init__(msg, **kw)
+        # A gateway's 500/502/504 with no API code may hide an applied request.
+        self.may_have_applied = self.code is None and self.status in _AMBIGUOUS_STATUSES
+
 
 class TransportError(VoxKVError):
-    """The request did not complete: connection refused or reset, DNS, TLS handshake."""
+    """The request did not complete: connection refused or reset, DNS, TLS handshake.
+
+    ``may_have_applied`` is ``False`` when the request is known not to have left (no
+    connection could be made, or no pooled connection became free in time).
+    """
 
     retryable = True
+    may_have_applied = True
+
+    def __init__(self, message: str, *, sent: bool = True) -> None:
+        super().__init__(message)
+        self.may_have_applied = sent
 
 
 class ConnectError(TransportError):
@@ -191,6 +236,7 @@ class TLSVerificationError(TransportError):
     """The server's certificate did not verify. Never retried: it will not fix itself."""
 
     retryable = False
+    may_have_applied = False
 
 
 class ProtocolError(VoxKVError):
@@ -215,6 +261,7 @@ class IncompleteResponseError(ProtocolError):
     """The answer's body broke off before its end: a transport fault, so retried."""
 
     retryable = True
+    may_have_applied = True
 
 
 # Codes from the API's error list that this client treats specially. Unknown codes
@@ -228,6 +275,9 @@ _CODE_CLASSES: dict[int, type[ApiError]] = {
     **dict.fromkeys((340, 416), RateLimitedError),
     **dict.fromkeys((1, 2, 4, 162, 484, 515), ServerError),
 }
+
+# HTTP statuses of a gateway that may have passed the request on before failing.
+_AMBIGUOUS_STATUSES = frozenset({500, 502, 504})
 
 #: Auth codes after which a freshly signed token may succeed (re-signed once per call).
 RESIGN_CODES = frozenset({100, 455, 456})

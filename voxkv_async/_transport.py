@@ -193,7 +193,7 @@ class Transport:
                 await self._slots.acquire()
         except TimeoutError:
             raise RequestTimeoutError(
-                f"{method}: no free connection within {time_limit:g} s"
+                f"{method}: no free connection within {time_limit:g} s", sent=False
             ) from None
         return max(0.001, time_limit - (loop.time() - start))
 
@@ -235,15 +235,20 @@ def _too_large(status: int, method: str, limit: int) -> ProtocolError:
 
 def _transport_error(exc: aiohttp.ClientError, method: str) -> Exception:
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        return TLSVerificationError(f"{method}: server certificate did not verify: {exc}")
+        return TLSVerificationError(f"{method}: server certificate did not verify: {exc}",
+                                    sent=False)
     if isinstance(exc, TimeoutError):  # aiohttp's timeouts subclass both
-        return RequestTimeoutError(f"{method}: {type(exc).__name__}: {exc}")
+        # A connect timeout sent nothing; a read timeout may follow an applied request.
+        return RequestTimeoutError(f"{method}: {type(exc).__name__}: {exc}",
+                                   sent=not isinstance(exc, aiohttp.ConnectionTimeoutError))
     if isinstance(exc, aiohttp.ClientPayloadError):
         return IncompleteResponseError(f"answer body broken off ({type(exc).__name__})", status=0,
                              method=method)
     if isinstance(exc, aiohttp.ClientResponseError):
         return ProtocolError(f"malformed HTTP answer ({exc.message})", status=exc.status,
                              method=method)
+    if isinstance(exc, aiohttp.ClientConnectorError):  # no connection: nothing was sent
+        return ConnectError(f"{method}: {type(exc).__name__}: {exc}", sent=False)
     if isinstance(exc, aiohttp.ClientConnectionError):
         return ConnectError(f"{method}: {type(exc).__name__}: {exc}")
     return TransportError(f"{method}: {type(exc).__name__}: {exc}")

@@ -7,7 +7,15 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from voxkv_async import KeyValueItem, TransportError, ValidationError, VoxKV
+from voxkv_async import (
+    BulkAbortedError,
+    KeyValueItem,
+    RetryPolicy,
+    ServerError,
+    TransportError,
+    ValidationError,
+    VoxKV,
+)
 from voxkv_async._bulk import BulkError, BulkReport, delete_many, get_many, set_many
 from voxkv_async.emulator import FAULT_KINDS, Emulator, Faults
 
@@ -89,10 +97,31 @@ async def test_failures_after_retries_keep_their_exception(
     voxkv_client: VoxKV, voxkv_emulator: Emulator
 ) -> None:
     voxkv_emulator.faults = Faults(http_503=1.0)
-    report = await set_many(voxkv_client, pairs(20), concurrency=4, adaptive=False)
+    report = await set_many(voxkv_client, pairs(20), concurrency=4, adaptive=False,
+                            retry=RetryPolicy(max_attempts=2, base=0.01))
     assert report.failed == 20
     assert report.succeeded == 0
     assert {type(f.error).__name__ for f in report.failures} == {"ServerError"}
+    assert {f.attempts for f in report.failures} == {2}
+    assert voxkv_emulator.items() == {}
+
+
+async def test_a_server_down_past_the_outage_tolerance_stops_the_run(
+    voxkv_client: VoxKV, voxkv_emulator: Emulator
+) -> None:
+    voxkv_emulator.faults = Faults(http_503=1.0)
+    report = BulkReport()
+    with pytest.raises(BulkAbortedError) as caught:
+        await set_many(voxkv_client, pairs(2000), concurrency=4, outage_tolerance=1.5,
+                       report=report)
+    assert caught.value.report is report
+    assert isinstance(report.stopped_by, ServerError)
+    assert report.succeeded == 0
+    # Items tried failed with their last error; the others taken are listed; the rest
+    # of the input was never read.
+    assert report.failed + len(report.not_attempted) == report.total < 2000
+    assert {type(f.error).__name__ for f in report.failures} == {"ServerError"}
+    assert report.pauses == 1
     assert voxkv_emulator.items() == {}
 
 

@@ -3,8 +3,9 @@
 One room per concern:
 
 - :mod:`.operations`: the three operations, turning input into items and calls;
-- :mod:`.engine`: the run itself (producer, workers, queue, accounting);
+- :mod:`.engine`: the run itself (producer, workers, retries, per-key order, accounting);
 - :mod:`.pacing`: how fast to send (the adaptive rate);
+- :mod:`.breaker`: pausing while the server is down;
 - :mod:`.report`: what a run did (:class:`BulkReport`, :class:`BulkFailure`);
 - :mod:`.options`: :class:`BulkOptions` and their checks; :mod:`.progress`: progress;
 - :mod:`.protocol`: :class:`BulkClient`, all the package knows of the client.
@@ -13,14 +14,15 @@ The client's ``set_many``/``get_many``/``delete_many`` call these; the package n
 imports the client.
 """
 
-from ._legacy_rate import AdaptiveRate
 from .operations import ItemLike, KeysInput, SetInput, delete_many, get_many, set_many
 from .options import BulkOptions
+from .pacing import AdaptiveRate
 from .protocol import BulkClient
-from .report import BulkError, BulkFailure, BulkReport
+from .report import BulkAbortedError, BulkError, BulkFailure, BulkReport
 
 __all__ = [
     "AdaptiveRate",
+    "BulkAbortedError",
     "BulkClient",
     "BulkError",
     "BulkFailure",

@@ -13,11 +13,12 @@ from typing import Unpack
 
 from .._errors import ValidationError
 from .._models import KeyValueItem
+from .._retry import RetryPolicy
 from .._validation import check_expiry, check_key, check_value
-from .engine import BulkRun
-from .options import BulkOptions
+from .engine import BulkRun, Item
+from .options import BulkOptions, RunSettings
 from .protocol import BulkClient
-from .report import BulkReport
+from .report import BulkFailure, BulkReport
 
 __all__ = [
     "ItemLike",
@@ -28,6 +29,10 @@ __all__ = [
     "set_many",
     "unpack_item",
 ]
+
+# Bulk runs retry items themselves (requeued, paced, paused in outages): each call they
+# make is a single attempt.
+ONE_ATTEMPT = RetryPolicy.disabled()
 
 ItemLike = tuple[str, str] | KeyValueItem
 """One item of ``set_many``'s input: a ``(key, value)`` pair or a :class:`KeyValueItem`."""
@@ -70,17 +75,31 @@ async def set_many(
     source: Iterable[object] | AsyncIterable[object] = (
         items.items() if isinstance(items, Mapping) else items
     )
+    settings = RunSettings(kv, options)
+    timeout = settings.timeout
 
-    async def call(index: int, item: tuple[str, str, int | None]) -> bool:
-        key, value, own_expiry = item
+    def prepare(raw: object) -> tuple[str, tuple[str, str, int | None]]:
+        item = unpack_item(raw)
+        return item[0], item
+
+    async def attempt(item: Item) -> bool:
+        key, value, own_expiry = item.prepared
         if own_expiry is not None:
-            await kv.set(key, value, expires_at=own_expiry)
+            await kv.set(key, value, expires_at=own_expiry, retry=ONE_ATTEMPT, timeout=timeout)
         else:
-            await kv.set(key, value, ttl=ttl, expires_at=expires_at)
+            await kv.set(key, value, ttl=ttl, expires_at=expires_at, retry=ONE_ATTEMPT,
+                         timeout=timeout)
         return True
 
-    run = BulkRun(kv, "set_many", unpack_item, call, options)
+    async def applied(failure: BulkFailure) -> bool:
+        key, value, _ = unpack_item(failure.item)
+        stored = await kv.get(key)
+        return stored is not None and stored.value == value
+
+    run = BulkRun(kv, "set_many", prepare, attempt, settings)
     await run.run(source)
+    if options.get("verify", False):
+        await run.report.verify(applied)
     return run.report
 
 
@@ -95,16 +114,16 @@ async def get_many(
     here, since ``None`` alone cannot tell failed from missing) raises instead.
     """
     options.setdefault("raise_on_error", True)
+    settings = RunSettings(kv, options)
     results: list[KeyValueItem | None] = []
 
-    async def call(index: int, key: str) -> bool:
-        item = await kv.get(key)
-        results[index] = item
-        return item is not None
+    async def attempt(item: Item) -> bool:
+        found = await kv.get(item.key, retry=ONE_ATTEMPT, timeout=settings.timeout)
+        results[item.index] = found
+        return found is not None
 
-    run = BulkRun(
-        kv, "get_many", check_key, call, options, on_take=lambda: results.append(None)
-    )
+    run = BulkRun(kv, "get_many", _prepare_key, attempt, settings,
+                  on_take=lambda: results.append(None))
     await run.run(_keys_source(keys))
     return results
 
@@ -113,13 +132,25 @@ async def delete_many(
     kv: BulkClient, keys: KeysInput, **options: Unpack[BulkOptions]
 ) -> BulkReport:
     """Delete many keys concurrently; keys already absent count as succeeded and missing."""
+    settings = RunSettings(kv, options)
 
-    async def call(index: int, key: str) -> bool:
-        return await kv.delete(key)
+    async def attempt(item: Item) -> bool:
+        return await kv.delete(item.key, retry=ONE_ATTEMPT, timeout=settings.timeout)
 
-    run = BulkRun(kv, "delete_many", check_key, call, options)
+    async def applied(failure: BulkFailure) -> bool:
+        key = failure.item
+        return isinstance(key, str) and await kv.get(key) is None
+
+    run = BulkRun(kv, "delete_many", _prepare_key, attempt, settings)
     await run.run(_keys_source(keys))
+    if options.get("verify", False):
+        await run.report.verify(applied)
     return run.report
+
+
+def _prepare_key(raw: object) -> tuple[str, str]:
+    key = check_key(raw)
+    return key, key
 
 
 def _keys_source(keys: KeysInput) -> Iterable[object] | AsyncIterable[object]:

@@ -27,6 +27,11 @@ class BulkClient(Protocol):
         ...
 
     @property
+    def retry_policy(self) -> RetryPolicy:
+        """The client's retry policy (bulk items back off by its ``base``/``max_wait``)."""
+        ...
+
+    @property
     def retry_budget(self) -> RetryBudget:
         """The client-wide retry budget."""
         ...
