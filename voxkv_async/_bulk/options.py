@@ -57,7 +57,7 @@ FailureSink = Callable[[BulkFailure], object]
 class BulkOptions(TypedDict, total=False):
     """Options shared by ``set_many``, ``get_many`` and ``delete_many``.
 
-    Keys:
+    Attributes:
         concurrency: Worker tasks, i.e. requests in flight (default 64). Keep it at or
             below the client's ``Limits.max_connections``.
         rate_limit: At most this many requests per second (needs ``aiolimiter``, the

@@ -88,7 +88,8 @@ class BulkReport:
         verified: Unknown-outcome failures that :meth:`verify` found applied (moved to
             succeeded).
         max_failures: How many failures to keep (``None``: all). Set it before the run.
-        started_at, finished_at: ``time.monotonic()`` at start and end.
+        started_at: ``time.monotonic()`` at the start (``None`` before).
+        finished_at: ``time.monotonic()`` at the end (``None`` while running).
     """
 
     operation: str = ""
