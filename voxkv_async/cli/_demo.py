@@ -19,7 +19,7 @@ from typing import IO, Any, TypeVar
 
 import attrs
 
-from .._bulk import BulkReport
+from .._bulk import AdaptiveRate, BulkReport
 from .._client import VoxKV
 from .._retry import RetryPolicy
 from ..emulator import Emulator, Faults
@@ -106,8 +106,11 @@ async def run_demo(options: DemoOptions, out: IO[str] | None = None) -> bool:
         print(f"voxkv demo: {options.keys} keys, concurrency {options.concurrency}, "
               f"emulator at {emu.base_url}", file=out)
         started = time.perf_counter()
+        pacer = AdaptiveRate()
         reports.append(await _bulk_phase(out, "write", kv.set_many(
-            data, concurrency=options.concurrency, report=BulkReport())))
+            data, concurrency=options.concurrency, adaptive=pacer, report=BulkReport())))
+        if pacer.enabled:
+            print(f"  pacer: {pacer!r}", file=out)
         problems += await _read_back(kv, data, timer, options.concurrency, out)
         listed = await _list_all(kv, timer, out)
         if listed != data:
