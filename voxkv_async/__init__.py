@@ -16,6 +16,7 @@ from ._bulk import (
     KeysInput,
     SetInput,
 )
+from ._cache import ReadCache
 from ._client import VoxKV
 from ._config import BASE_URL_ENV_VAR, CA_FILE_ENV_VAR, DEFAULT_BASE_URL, Limits, Timeouts
 from ._credentials import CREDENTIALS_ENV_VAR, Credentials
@@ -71,6 +72,7 @@ __all__ = [
     "PermissionDeniedError",
     "ProtocolError",
     "RateLimitedError",
+    "ReadCache",
     "RequestTimeoutError",
     "RetryPolicy",
     "ServerError",

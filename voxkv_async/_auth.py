@@ -15,10 +15,11 @@ import attrs
 import jwt
 
 from ._credentials import Credentials
+from ._errors import ValidationError
 from ._httpdate import parse_http_date
 from ._stats import Stats
 
-__all__ = ["TokenCache", "TokenSettings"]
+__all__ = ["TokenCache", "TokenSettings", "check_account_id"]
 
 logger = logging.getLogger("voxkv_async")
 
@@ -58,6 +59,9 @@ class TokenCache:
         clock: Returns the current Unix time; inject a fake one in tests.
         stats: The counters to count signings in (``stats.token_signings``): the
             client's, so ``kv.stats`` and :attr:`signings` are one counter.
+        account_id: Sign for this account instead of the credentials' own: a parent
+            account acting for a child puts the child's id in ``iss`` and keeps its own
+            key and ``kid``, as every official SDK's account-id override does.
     """
 
     __slots__ = (
@@ -66,6 +70,7 @@ class TokenCache:
         "_exp",
         "_header",
         "_iat",
+        "_issuer",
         "_offset",
         "_refresh_at",
         "_settings",
@@ -80,8 +85,10 @@ class TokenCache:
         *,
         clock: Clock = time.time,
         stats: Stats | None = None,
+        account_id: int | str | None = None,
     ) -> None:
         self._credentials = credentials
+        self._issuer = credentials.issuer if account_id is None else str(account_id)
         self._settings = settings or TokenSettings()
         self._clock = clock
         self._stats = stats if stats is not None else Stats()
@@ -99,6 +106,11 @@ class TokenCache:
     def signings(self) -> int:
         """How many tokens were signed so far."""
         return self._stats.token_signings
+
+    @property
+    def issuer(self) -> str:
+        """The account the tokens are signed for (the JWT ``iss`` claim)."""
+        return self._issuer
 
     @property
     def clock_offset(self) -> float:
@@ -146,7 +158,7 @@ class TokenCache:
             exp = min(exp, self._exp - 1)
         self._iat, self._exp = iat, exp
         token = jwt.encode(
-            {"iss": self._credentials.issuer, "iat": iat, "exp": exp},
+            {"iss": self._issuer, "iat": iat, "exp": exp},
             self._credentials.private_key,
             algorithm="RS256",
             headers={"kid": self._credentials.key_id},
@@ -157,3 +169,16 @@ class TokenCache:
         self._refresh_at = exp - self._offset - s.refresh_margin
         self._stats.token_signings += 1
         logger.debug("signed a new token (kid=%s, exp=%d)", self._credentials.key_id, exp)
+
+
+def check_account_id(account_id: object) -> int | str | None:
+    """``account_id`` if it can name an account in ``iss`` (a positive int or a
+    non-empty str), else :class:`ValidationError`; ``None`` stays ``None``."""
+    if account_id is None:
+        return None
+    bad = (isinstance(account_id, bool) or not isinstance(account_id, int | str)
+           or not account_id or (isinstance(account_id, int) and account_id <= 0))
+    if bad:
+        raise ValidationError("account_id", "must be a positive int or a non-empty str",
+                              type(account_id).__name__)
+    return account_id  # type: ignore[return-value]

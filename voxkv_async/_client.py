@@ -2,45 +2,52 @@
 
 It composes the pieces, each in its own module: the request bodies and the reading of
 answers (:mod:`._wire`), the retry policy (:mod:`._retry`), the transport that moves the
-bytes (:mod:`._transport`, which signs through :mod:`._auth`), and the bulk operations
-(:mod:`._bulk`). A call is: validate and build the body, run attempts under the retry
-policy, each attempt a request through the transport, then read the result.
+bytes (:mod:`._transport`, which signs through :mod:`._auth`), the bulk operations
+(:mod:`._bulk`), the read path of ``get`` (:mod:`._coalesce`, :mod:`._cache`),
+namespace views (:mod:`._namespace`), value codecs (:mod:`._codecs`) and telemetry
+(:mod:`._telemetry`). A call is: validate and build the body, run attempts under the
+retry policy, each attempt a request through the transport, then read the result.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ssl as _ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+import warnings
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from functools import partial
 from os import PathLike
 from types import TracebackType
-from typing import Self, TypeVar, Unpack
+from typing import Any, Self, Unpack
 
 import aiohttp
 
 from . import _bulk, _wire
-from ._auth import TokenCache, TokenSettings
+from ._auth import TokenCache, TokenSettings, check_account_id
 from ._bulk import BulkOptions, BulkReport, KeysInput, SetInput
+from ._cache import MISS, CacheStore, ReadCache
+from ._calls import KEY_MISSING, Caller, check_timeout, walk
+from ._coalesce import Reads
+from ._codecs import CodecMethods
 from ._config import Limits, Timeouts, make_ssl_context, resolve_base_url
 from ._credentials import Credentials
-from ._errors import ApiError, ProtocolError, ValidationError, VoxKVError
+from ._errors import ValidationError
 from ._models import KeyInfo, KeyValueItem
+from ._namespace import Namespace, namespace_prefix
 from ._retry import AttemptHook, Retrier, RetryBudget, RetryPolicy
 from ._stats import Stats
+from ._telemetry import make_telemetry
 from ._transport import Transport
-from ._validation import MAX_COUNT, check_application_id, check_count
+from ._validation import MAX_COUNT, check_application_id
 from ._version import VERSION
 
 __all__ = ["VoxKV"]
 
-T = TypeVar("T")
-#: What :meth:`VoxKV._call` returns for an error answer that means "no such key".
-_KEY_MISSING = object()
 
 
-class VoxKV:
+class VoxKV(CodecMethods):
     """An asyncio client for the Voximplant key-value storage of one application.
 
     Make one per application and process, share it between all tasks, and close it at
@@ -52,9 +59,12 @@ class VoxKV:
         credentials: The service account (:meth:`Credentials.from_file` ...).
         application_id: The application whose storage to use.
         application_name: Sent along when given (some accounts address apps by name).
+        account_id: Act for this (child) account: tokens are signed with the
+            credentials' key and ``kid`` but name this account in ``iss``.
         base_url: The API root; default ``$VOXKV_BASE_URL`` or the real API.
         ssl: A TLS context to use instead of the default (e.g. with a private CA).
-        ca_file: A PEM file of the CAs to trust instead of the system's.
+        ca_file: A PEM file of the CAs to trust instead of the system's; default
+            ``$VOXKV_CA_FILE`` when neither this nor ``ssl`` is given.
         insecure_skip_verify: Turn TLS verification off. Never in production; it is
             logged as a warning.
         limits: Pool size, keep-alive, DNS cache, response size limit.
@@ -63,6 +73,13 @@ class VoxKV:
         tokens: Token lifetime, back-dating and refresh margin.
         session: Use this ``aiohttp.ClientSession`` (yours to close) instead of our own.
         clock: Unix time source for token minting; inject a fake one in tests.
+        coalesce: Concurrent ``get`` calls of one key share one request (default on).
+        read_cache: Serve ``get`` from a local cache with these bounds (default off).
+        telemetry: OpenTelemetry spans and metrics when ``opentelemetry-api`` is
+            importable (default on; ``False`` switches them off).
+        tracer_provider: An OpenTelemetry ``TracerProvider`` instead of the global one.
+        meter_provider: An OpenTelemetry ``MeterProvider`` instead of the global one.
+        telemetry_keys: Put the key on spans (off: keys are often phone numbers).
     """
 
     def __init__(
@@ -71,6 +88,7 @@ class VoxKV:
         application_id: int,
         *,
         application_name: str | None = None,
+        account_id: int | str | None = None,
         base_url: str | None = None,
         ssl: _ssl.SSLContext | None = None,
         ca_file: str | PathLike[str] | None = None,
@@ -81,7 +99,14 @@ class VoxKV:
         tokens: TokenSettings | None = None,
         session: aiohttp.ClientSession | None = None,
         clock: Callable[[], float] = time.time,
+        coalesce: bool = True,
+        read_cache: ReadCache | None = None,
+        telemetry: bool = True,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
+        telemetry_keys: bool = False,
     ) -> None:
+        self._owns_session = session is None
         if not isinstance(credentials, Credentials):
             raise TypeError(f"credentials must be a Credentials, got {type(credentials).__name__}")
         self.application_id = check_application_id(application_id)
@@ -91,13 +116,17 @@ class VoxKV:
             raise ValidationError(
                 "application_name", "must be a non-empty str", repr(application_name)
             )
+        self.account_id = check_account_id(account_id)
+        if read_cache is not None and not isinstance(read_cache, ReadCache):
+            raise TypeError(f"read_cache must be a ReadCache, got {type(read_cache).__name__}")
         self._requests = _wire.RequestBuilder(application_id, application_name)
         self.base_url = resolve_base_url(base_url)
         timeouts = timeouts or Timeouts()
         #: Counters of what this client has done (:class:`Stats`).
         self.stats = Stats()
         self._transport = Transport(
-            TokenCache(credentials, tokens, clock=clock, stats=self.stats),
+            TokenCache(credentials, tokens, clock=clock, stats=self.stats,
+                       account_id=account_id),
             self.base_url,
             make_ssl_context(ssl, ca_file, insecure_skip_verify),
             limits or Limits(),
@@ -110,13 +139,23 @@ class VoxKV:
             retry or RetryPolicy(), self.stats,
             attempt_timeout=timeouts.attempt, deadline=timeouts.deadline,
         )
+        cache = CacheStore(read_cache) if read_cache is not None else None
+        self._reads = (Reads(self._fetch, self.stats, coalesce=coalesce, cache=cache)
+                       if coalesce or cache is not None else None)
+        self._caller = Caller(self._transport, self._retrier, self.stats, make_telemetry(
+            telemetry, self.stats, tracer_provider=tracer_provider,
+            meter_provider=meter_provider, keys=telemetry_keys))
+        self._call = self._caller.call
 
     def __repr__(self) -> str:
-        return f"<VoxKV application_id={self.application_id} base_url={str(self.base_url)!r}>"
+        child = f" account_id={self.account_id!r}" if self.account_id is not None else ""
+        return (f"<VoxKV application_id={self.application_id}{child} "
+                f"base_url={str(self.base_url)!r}>")
 
     # --- lifecycle ---------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
+        self._caller.bind_loop()
         self._transport.open()
         return self
 
@@ -136,6 +175,17 @@ class VoxKV:
     def closed(self) -> bool:
         """Whether :meth:`close` has been called."""
         return self._transport.closed
+
+    def __del__(self) -> None:
+        # Said once, in our words, before aiohttp's own "Unclosed client session".
+        caller = getattr(self, "_caller", None)
+        if (caller is not None and caller.loop is not None and self._owns_session
+                and not self._transport.closed):
+            warnings.warn(
+                f"{self!r} was garbage-collected while open: close it with "
+                "'await kv.close()' or use 'async with VoxKV(...) as kv:'",
+                ResourceWarning, stacklevel=2, source=self,
+            )
 
     def add_attempt_hook(self, hook: AttemptHook) -> Callable[[], None]:
         """Call ``hook`` after every attempt of every call; returns a function removing it.
@@ -159,6 +209,10 @@ class VoxKV:
         """The client-wide retry budget that every retry draws from (bulk runs included)."""
         return self._retrier.budget
 
+    def namespace(self, name: str) -> Namespace:
+        """A view of the keys ``name:...``, with this client's methods and relative keys."""
+        return Namespace(self, namespace_prefix("", name))
+
     # --- the five calls --------------------------------------------------------------
 
     async def set(
@@ -177,29 +231,49 @@ class VoxKV:
             key: 1..200 characters: Latin or Cyrillic letters, digits, ``_ - : ; . # +``.
             value: Up to 2000 characters.
             ttl: Seconds to live, 0..7,776,000 (90 days).
-            expires_at: Expiry as Unix seconds or an aware datetime, instead of ``ttl``.
+            expires_at: Expiry as Unix seconds or an aware datetime, instead of ``ttl``;
+                between now and now + 90 days (60 s of slack for clock skew).
                 With neither, the API's default TTL of 30 days is sent.
             retry: The retry policy of this call, instead of the client's.
             timeout: Seconds for the whole call, retries included, instead of
-                ``Timeouts.deadline``.
+                ``Timeouts.deadline``; past it, :class:`RequestTimeoutError`.
 
         Returns:
             The stored item, with the server's ``expires_at``.
         """
         body = self._requests.set(key, value, ttl, expires_at)
-        result = await self._call(_wire.SET, body, key, retry, timeout)
-        return _wire.read_set(result, key, value)
+        reads = self._reads
+        if reads is None:
+            return _wire.read_set(await self._call(_wire.SET, body, key, retry, timeout),
+                                  key, value)
+        reads.write_started(key)
+        outcome: object = MISS
+        try:
+            item = _wire.read_set(await self._call(_wire.SET, body, key, retry, timeout),
+                                  key, value)
+            outcome = item
+            return item
+        finally:
+            reads.write_done(key, outcome)
 
     async def get(
         self, key: str, *, retry: RetryPolicy | None = None, timeout: float | None = None
     ) -> KeyValueItem | None:
         """The item stored under ``key``, or ``None`` if there is none.
 
-        ``retry`` and ``timeout`` are as for :meth:`set`.
+        ``retry`` and ``timeout`` are as for :meth:`set`. Concurrent calls for one key
+        may share one request (see ``coalesce``); a call with its own ``retry`` never
+        does, one with its own ``timeout`` waits for the shared answer at most that long.
         """
         body = self._requests.key(key)
-        result = await self._call(_wire.GET, body, key, retry, timeout, missing_ok=True)
-        return None if result is _KEY_MISSING else _wire.read_get(result)
+        reads = self._reads
+        if reads is None:
+            return await self._fetch(key, body, retry, timeout)
+        if self._caller.loop is not asyncio.get_running_loop():
+            self._caller.bind_loop()
+        if timeout is not None:
+            check_timeout(timeout)
+        return await reads.get(key, body, retry, timeout)
 
     async def delete(
         self, key: str, *, retry: RetryPolicy | None = None, timeout: float | None = None
@@ -210,10 +284,20 @@ class VoxKV:
         ``retry`` and ``timeout`` are as for :meth:`set`.
         """
         body = self._requests.key(key)
-        result = await self._call(_wire.DEL, body, key, retry, timeout, missing_ok=True)
-        return result is not _KEY_MISSING and _wire.read_deleted(result)
+        reads = self._reads
+        if reads is not None:
+            reads.write_started(key)
+        outcome: object = MISS
+        try:
+            result = await self._call(_wire.DEL, body, key, retry, timeout, missing_ok=True)
+            outcome = None
+        finally:
+            if reads is not None:
+                reads.write_done(key, outcome)
+        return result is not KEY_MISSING and _wire.read_deleted(result)
 
-    async def items(self, prefix: str, *, count: int = MAX_COUNT, offset: int = 0
+    async def items(self, prefix: str, *, count: int = MAX_COUNT, offset: int = 0,
+                    retry: RetryPolicy | None = None, timeout: float | None = None
                     ) -> list[KeyValueItem]:
         """One page of the items whose keys start with ``prefix`` (``GetKeyValueItems``).
 
@@ -221,30 +305,38 @@ class VoxKV:
             prefix: Key prefix (e.g. a ``ns:`` namespace), same rules as a key.
             count: Page size, 1..50.
             offset: Items to skip.
+            retry: As for :meth:`set`.
+            timeout: As for :meth:`set`.
         """
         body = self._requests.items_page(prefix, count, offset)
-        return _wire.read_items(await self._call(_wire.ITEMS, body, prefix))
+        return _wire.read_items(await self._call(_wire.ITEMS, body, prefix, retry, timeout))
 
-    async def keys(self, prefix: str | None = None, *, count: int = MAX_COUNT, offset: int = 0
+    async def keys(self, prefix: str | None = None, *, count: int = MAX_COUNT, offset: int = 0,
+                   retry: RetryPolicy | None = None, timeout: float | None = None
                    ) -> list[KeyInfo]:
         """One page of keys, all or those starting with ``prefix`` (``GetKeyValueKeys``)."""
         body = self._requests.keys_page(prefix, count, offset)
-        return _wire.read_keys(await self._call(_wire.KEYS, body, prefix))
+        return _wire.read_keys(await self._call(_wire.KEYS, body, prefix, retry, timeout))
 
-    async def iter_items(self, prefix: str, *, page_size: int = MAX_COUNT
+    async def iter_items(self, prefix: str, *, page_size: int = MAX_COUNT,
+                         retry: RetryPolicy | None = None, timeout: float | None = None
                          ) -> AsyncIterator[KeyValueItem]:
         """Every item whose key starts with ``prefix``, page by page until exhausted.
 
         Pages are fetched by offset: keys written or deleted during the walk may be seen
-        twice or missed, as with any offset pagination.
+        twice or missed, as with any offset pagination. ``retry`` and ``timeout`` apply
+        to each page's call.
         """
-        async for item in self._walk(self.items, _wire.ITEMS, prefix, page_size):
+        fetch = partial(self.items, retry=retry, timeout=timeout)
+        async for item in walk(fetch, _wire.ITEMS, prefix, page_size):
             yield item
 
-    async def iter_keys(self, prefix: str | None = None, *, page_size: int = MAX_COUNT
+    async def iter_keys(self, prefix: str | None = None, *, page_size: int = MAX_COUNT,
+                        retry: RetryPolicy | None = None, timeout: float | None = None
                         ) -> AsyncIterator[KeyInfo]:
         """Every key (starting with ``prefix``, if given), page by page until exhausted."""
-        async for info in self._walk(self.keys, _wire.KEYS, prefix, page_size):
+        fetch = partial(self.keys, retry=retry, timeout=timeout)
+        async for info in walk(fetch, _wire.KEYS, prefix, page_size):
             yield info
 
     # --- bulk --------------------------------------------------------------------------
@@ -265,9 +357,8 @@ class VoxKV:
                 ``expires_at`` wins over ``ttl``/``expires_at``). Read lazily.
             ttl: Seconds to live for items without an expiry of their own.
             expires_at: Or their expiry, as Unix seconds or an aware datetime.
-            options: ``concurrency`` (64), ``rate_limit`` (requests/s), ``adaptive``,
-                ``progress``, ``report``, ``on_failure``, ``raise_on_error``: see
-                :class:`BulkOptions`.
+            options: See :class:`BulkOptions` (``retry`` and ``timeout`` apply to each
+                item).
 
         Returns:
             A :class:`BulkReport` in which every input item is counted exactly once, as
@@ -294,55 +385,7 @@ class VoxKV:
 
     # --- plumbing ----------------------------------------------------------------------
 
-    async def _walk(
-        self,
-        fetch: Callable[..., Awaitable[list[T]]],
-        method: str,
-        prefix: str | None,
-        page_size: int,
-    ) -> AsyncIterator[T]:
-        check_count(page_size)
-        offset = 0
-        previous_first = None
-        while True:
-            page = await fetch(prefix, count=page_size, offset=offset)
-            # Stop on an empty page, not a short one: a server that caps pages below
-            # page_size must not end the walk early.
-            if not page:
-                return
-            if page[0] == previous_first:
-                raise ProtocolError("the server ignores offset: the same page came twice",
-                                    status=200, method=method)
-            previous_first = page[0]
-            for entry in page:
-                yield entry
-            offset += len(page)
-
-    async def _call(
-        self,
-        method: str,
-        body: str,
-        key: str | None,
-        retry: RetryPolicy | None = None,
-        timeout: float | None = None,
-        *,
-        missing_ok: bool = False,
-    ) -> object:
-        """Run one API call under the retry policy and count its outcome.
-
-        With ``missing_ok``, an error answer that says the key does not exist returns
-        ``_KEY_MISSING`` instead of raising.
-        """
-        if timeout is not None and not (isinstance(timeout, int | float) and timeout > 0):
-            raise ValidationError("timeout", "must be a number of seconds > 0", repr(timeout))
-        self.stats.calls += 1
-        try:
-            return await self._retrier.call(
-                partial(self._transport.request, method, body, key),
-                method=method, key=key, policy=retry, deadline=timeout,
-            )
-        except VoxKVError as exc:
-            if missing_ok and isinstance(exc, ApiError) and _wire.means_missing(exc):
-                return _KEY_MISSING
-            self.stats.errors[type(exc).__name__] += 1
-            raise
+    async def _fetch(self, key: str, body: str, retry: RetryPolicy | None,
+                     timeout: float | None) -> KeyValueItem | None:
+        result = await self._call(_wire.GET, body, key, retry, timeout, missing_ok=True)
+        return None if result is KEY_MISSING else _wire.read_get(result)

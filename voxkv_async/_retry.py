@@ -27,7 +27,7 @@ from tenacity.wait import wait_random_exponential
 from ._errors import RateLimitedError, RequestTimeoutError, VoxKVError, shorten
 from ._stats import Stats
 
-__all__ = ["AttemptHook", "Retrier", "RetryBudget", "RetryPolicy"]
+__all__ = ["AttemptHook", "Retrier", "RetryBudget", "RetryPolicy", "within"]
 
 logger = logging.getLogger("voxkv_async")
 
@@ -155,13 +155,15 @@ class Retrier:
             method: The API method, for logs.
             key: The key, for logs.
             policy: This call's policy instead of the client's.
-            deadline: This call's deadline instead of the client's, seconds.
+            deadline: This call's deadline instead of the client's, seconds. A call
+                given its own deadline ends in :class:`RequestTimeoutError` (chained from
+                the last error) when retrying stops because the next wait would pass it.
 
         Raises:
             The last attempt's exception, with a note saying why retrying stopped.
         """
         call = _Call(self, policy or self.policy, self._deadline if deadline is None
-                     else deadline, method, key)
+                     else deadline, method, key, strict=deadline is not None)
         if self.hooks:  # only then pay for the wrapper: the plain path stays bare
             attempt = functools.partial(self._observed, attempt)
         try:
@@ -185,7 +187,16 @@ class Retrier:
             before_sleep=_log_and_count(call),
             reraise=True,
         )
-        result: T = await retrying(_replay_then(first, call, attempt))
+        try:
+            result: T = await retrying(_replay_then(first, call, attempt))
+        except VoxKVError as exc:
+            if call.strict and call.out_of_time and not isinstance(exc, RequestTimeoutError):
+                raise RequestTimeoutError(
+                    f"{call.method}: the call's timeout of {call.deadline:g} s would pass "
+                    f"during the wait before its next attempt; the last error was "
+                    f"{type(exc).__name__}"
+                ) from exc
+            raise
         # As botocore's standard mode: a success after retries gives back the cost of
         # the last retry only, so calls that keep needing retries drain the budget.
         self.budget.deposit(call.last_cost)
@@ -212,11 +223,13 @@ class Retrier:
 class _Call:
     """What the retry callbacks of one call share: its policy, clock and last cost."""
 
-    __slots__ = ("deadline", "key", "last_cost", "loop", "method", "policy", "retrier",
-                 "start")
+    __slots__ = ("deadline", "key", "last_cost", "loop", "method", "out_of_time", "policy",
+                 "retrier", "start", "strict")
 
     def __init__(self, retrier: Retrier, policy: RetryPolicy, deadline: float, method: str,
-                 key: str | None) -> None:
+                 key: str | None, *, strict: bool = False) -> None:
+        self.strict = strict
+        self.out_of_time = False
         self.retrier = retrier
         self.policy = policy
         self.deadline = deadline
@@ -271,6 +284,7 @@ def _why_stop(call: _Call, rs: RetryCallState) -> str | None:
     if rs.upcoming_sleep == float("inf"):
         return f"gave up: the server asked to wait over {policy.max_retry_after:g} s"
     if call.elapsed() + rs.upcoming_sleep >= call.deadline:
+        call.out_of_time = True
         return f"gave up: the next attempt would pass the {call.deadline:g} s deadline"
     return None
 
@@ -326,6 +340,24 @@ class _Waits:
         if isinstance(exc, RateLimitedError):
             return float(self._throttle(rs))
         return float(self._transient(rs))
+
+
+async def within(awaitable: Awaitable[T], seconds: float, method: str) -> T:
+    """Await ``awaitable`` for at most ``seconds``; :class:`RequestTimeoutError` after.
+
+    The safety net of a call's own ``timeout=``: the retrier already keeps every attempt
+    and wait inside it, so this only fires if something overran. What the caller sees
+    is our error, never a bare :class:`TimeoutError` or :class:`asyncio.CancelledError`.
+    """
+    try:
+        async with asyncio.timeout(seconds) as scope:
+            return await awaitable
+    except TimeoutError as exc:
+        if isinstance(exc, RequestTimeoutError) or not scope.expired():
+            raise
+        raise RequestTimeoutError(
+            f"{method}: no answer within the call's timeout of {seconds:g} s"
+        ) from None
 
 
 def _reason(exc: BaseException | None) -> str:

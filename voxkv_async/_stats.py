@@ -18,13 +18,18 @@ class Stats:
     hot path. Read them at any time; :meth:`as_dict` gives a snapshot.
 
     Attributes:
-        calls: API calls started (one per ``set``/``get``/..., whatever its retries).
+        calls: API calls started (one per ``set``/``get``/..., whatever its retries); a
+            ``get`` answered by the read cache or by another call's request is counted
+            in ``cache_hits`` or ``coalesced`` instead.
         requests: HTTP requests sent (attempts, re-signings included).
         retries: Attempts made again by the retry policy.
         auth_retries: Requests repeated once with a freshly signed token.
         token_signings: JWTs signed.
         budget_exhausted: Retries refused because the client-wide retry budget was empty.
         errors: Calls that failed, by exception class name.
+        coalesced: ``get`` calls that shared the request of another ``get`` in flight.
+        cache_hits: ``get`` calls answered by the read cache.
+        cache_misses: ``get`` calls the read cache could not answer.
     """
 
     calls: int = 0
@@ -34,6 +39,9 @@ class Stats:
     token_signings: int = 0
     budget_exhausted: int = 0
     errors: Counter[str] = attrs.field(factory=Counter)
+    coalesced: int = 0
+    cache_hits: int = 0
+    cache_misses: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready snapshot of the counters."""

@@ -150,7 +150,8 @@ def test_token_settings_refuse_bad_values(kw) -> None:
 
 async def test_thousand_concurrent_gets_sign_once(credentials, mocked) -> None:
     mocked.post(GET_URL, payload={"result": ITEM}, repeat=True)
-    async with make_kv(credentials) as kv:
+    # coalesce=False: 1000 requests in flight at once, not one shared by 1000 callers.
+    async with make_kv(credentials, coalesce=False) as kv:
         results = await asyncio.gather(*(kv.get("ns:k") for _ in range(1000)))
         assert kv.stats.token_signings == 1
         assert kv.stats.requests == 1000
@@ -289,7 +290,7 @@ async def test_concurrent_code_100_failures_cause_one_resign(
         return CallbackResult(payload={"result": ITEM})
 
     mocked.post(GET_URL, callback=answer, repeat=True)
-    async with make_kv(credentials, clock=clock) as kv:
+    async with make_kv(credentials, clock=clock, coalesce=False) as kv:  # 50 requests
         results = await asyncio.gather(*(kv.get("ns:k") for _ in range(50)))
         assert all(r is not None for r in results)
         assert kv.stats.token_signings == 2
