@@ -4,6 +4,14 @@ Every data command takes ``--credentials`` (or ``$VOXIMPLANT_CREDENTIALS``),
 ``--application-id`` (or ``$VOXKV_APPLICATION_ID``), ``--base-url`` (or
 ``$VOXKV_BASE_URL``) and ``--ca-file`` (or ``$VOXKV_CA_FILE``), prints JSON on stdout
 and diagnostics on stderr.
+
+The file jobs (``import``, ``export``, ``sync``; :func:`add_job_command`) exit with
+:data:`EXIT_OK` (0) when everything was done, :data:`EXIT_PARTIAL` (1) when some rows
+failed or were rejected, :data:`EXIT_USAGE` (2) for a usage error (bad flags, an
+unreadable file, a refused checkpoint), :data:`EXIT_ABORTED` (3) when the job could not
+proceed (authentication, permission, application not found, TLS, the server unreachable
+past the retry policy), 130 / 143 when interrupted by SIGINT / SIGTERM. ``-`` as a file
+name is standard input or output.
 """
 
 from __future__ import annotations
@@ -21,16 +29,24 @@ import attrs
 from .._client import VoxKV
 from .._config import CA_FILE_ENV_VAR
 from .._credentials import Credentials
-from .._errors import VoxKVError
+from .._errors import CredentialsError, ValidationError, VoxKVError
 from .._models import KeyInfo, KeyValueItem
 from ._runner import run_coroutine
 
 __all__ = [
     "APPLICATION_ENV_VAR",
     "CA_FILE_ENV_VAR",
+    "EXIT_ABORTED",
+    "EXIT_CODES_HELP",
+    "EXIT_OK",
+    "EXIT_PARTIAL",
+    "EXIT_USAGE",
     "UsageError",
     "add_command",
+    "add_job_command",
     "connected",
+    "exit_code_for",
+    "is_stdio",
     "item_json",
     "print_json",
 ]
@@ -38,6 +54,24 @@ __all__ = [
 APPLICATION_ENV_VAR = "VOXKV_APPLICATION_ID"
 
 Handler = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
+
+EXIT_OK = 0
+EXIT_PARTIAL = 1
+EXIT_USAGE = 2
+EXIT_ABORTED = 3
+#: The exit codes of the file jobs, for their ``--help``.
+EXIT_CODES_HELP = """\
+exit codes:
+  0    everything was done
+  1    some rows failed or were rejected (or the export may have drifted)
+  2    usage error: bad flags, an unreadable file, a refused checkpoint
+  3    the job could not proceed: authentication, permission, application not
+       found, TLS verification, or the server unreachable past the retry policy
+  130  interrupted by SIGINT (Ctrl-C), 143 by SIGTERM: a summary says what was
+       done and how to resume
+
+'-' as a file name is standard input (or output); --json prints the final summary
+as one JSON object on standard output; progress and errors go to standard error."""
 
 
 def _connection_flags() -> argparse.ArgumentParser:
@@ -63,8 +97,46 @@ def add_command(subparsers: Any, name: str, help: str, handler: Handler
     return p
 
 
+def add_job_command(subparsers: Any, name: str, help: str, handler: Handler, *,
+                    description: str | None = None) -> argparse.ArgumentParser:
+    """Add file job ``name``: the connection flags, ``--json``, and the job exit codes."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        name, help=help, description=description or help, parents=[_connection_flags()],
+        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--json", action="store_true",
+                   help="print the final summary as one JSON object on stdout")
+    p.set_defaults(handler=lambda args: _run_job(handler, args), command_parser=p)
+    return p
+
+
 class UsageError(Exception):
     """A problem with the command line or the environment: exit code 2."""
+
+
+def is_stdio(path: object) -> bool:
+    """Whether a file argument is ``-`` (standard input or output)."""
+    return str(path) == "-"
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """The job exit code of an error that ended a job (see the module docs)."""
+    if isinstance(exc, ValidationError | CredentialsError):
+        return EXIT_USAGE
+    if isinstance(exc, VoxKVError):  # BulkAbortedError, API refusals, transport, protocol
+        return EXIT_ABORTED
+    return EXIT_USAGE  # UsageError, OSError (a file), ValueError (a checkpoint)
+
+
+def _run_job(handler: Handler, args: argparse.Namespace) -> int:
+    try:
+        return run_coroutine(handler(args), args)
+    except (UsageError, VoxKVError, OSError, ValueError) as exc:
+        code = exit_code_for(exc)
+        print(f"voxkv {args.command}: error: {exc}", file=sys.stderr)
+        if args.json:
+            print_json({"command": args.command, "status": "error", "exit_code": code,
+                        "error": str(exc)})
+        return code
 
 
 def _run(handler: Callable[[argparse.Namespace], Coroutine[Any, Any, int]],

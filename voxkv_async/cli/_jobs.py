@@ -1,0 +1,174 @@
+"""What the file jobs share: progress on stderr, signals, the final summary, inputs.
+
+- :class:`Bar`: a tqdm bar on stderr (with total and ETA when the total is known) or
+  nothing; messages are printed above it. Shown when stderr is a terminal, or with
+  ``--progress``.
+- :class:`Interrupts`: SIGINT and SIGTERM cancel the job's task, so it can say what
+  was done before exiting 130 / 143; a second signal exits at once.
+- :func:`finish`: the one-line summary on stderr, and with ``--json`` one JSON object
+  on stdout.
+- :func:`command_line`: the command that was run, to print as the one to resume.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import shlex
+import signal
+import sys
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Self
+
+from ._connection import UsageError, is_stdio, print_json
+
+__all__ = [
+    "Bar",
+    "Interrupts",
+    "command_line",
+    "count_lines",
+    "finish",
+    "open_input",
+    "show_progress",
+]
+
+_SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+def show_progress(args: argparse.Namespace) -> bool:
+    """``--progress``/``--no-progress``, else whether stderr is a terminal."""
+    flag: bool | None = args.progress
+    return sys.stderr.isatty() if flag is None else flag
+
+
+class Bar:
+    """A progress bar on stderr, or nothing; :meth:`write` prints above it."""
+
+    def __init__(self, enabled: bool, total: int | None, desc: str, unit: str = " rows") -> None:
+        self._bar: Any = None
+        if enabled:
+            try:
+                from tqdm import tqdm
+            except ImportError:
+                print("voxkv: --progress needs tqdm: pip install 'voxkv_async[bulk]'",
+                      file=sys.stderr)
+            else:
+                self._bar = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr,
+                                 mininterval=0.2, smoothing=0.1, dynamic_ncols=True)
+
+    def set(self, position: int) -> None:
+        """Move the bar to ``position`` (rows settled so far)."""
+        if self._bar is not None and position != self._bar.n:
+            self._bar.update(position - self._bar.n)
+
+    def set_total(self, total: int) -> None:
+        if self._bar is not None:
+            self._bar.total = total
+            self._bar.refresh()
+
+    def write(self, message: str) -> None:
+        """Print ``message`` on stderr, above the bar."""
+        if self._bar is not None:
+            self._bar.write(message, file=sys.stderr)
+        else:
+            print(message, file=sys.stderr)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+class Interrupts:
+    """While active, SIGINT and SIGTERM cancel ``task``; :attr:`signal` says which came."""
+
+    def __init__(self, task: asyncio.Task[Any], name: str) -> None:
+        self._task = task
+        self._name = name
+        self.signal: int | None = None
+        self._installed: list[int] = []
+
+    @property
+    def exit_code(self) -> int:
+        return _SIGNAL_EXIT.get(signal.Signals(self.signal), 130) if self.signal else 130
+
+    def _on_signal(self, signum: int) -> None:
+        if self.signal is not None:  # the second one: no more waiting
+            print(f"\nvoxkv {self._name}: interrupted again: exiting now", file=sys.stderr)
+            os._exit(_SIGNAL_EXIT.get(signal.Signals(signum), 130))
+        self.signal = signum
+        print(f"\nvoxkv {self._name}: {signal.Signals(signum).name}: stopping; "
+              "finishing what is in flight (signal again to exit at once)", file=sys.stderr)
+        self._task.cancel()
+
+    def __enter__(self) -> Self:
+        loop = asyncio.get_running_loop()
+        for sig in _SIGNAL_EXIT:
+            with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows
+                loop.add_signal_handler(sig, self._on_signal, int(sig))
+                self._installed.append(sig)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in self._installed:
+            loop.remove_signal_handler(sig)
+
+
+def finish(args: argparse.Namespace, summary: dict[str, Any], line: str) -> int:
+    """Print the one-line summary (stderr) and the JSON one (stdout, with ``--json``)."""
+    print(f"voxkv {args.command}: {line}", file=sys.stderr)
+    if args.json:
+        print_json(summary)
+    code: int = summary["exit_code"]
+    return code
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The command line that ``args`` came from, in canonical form (to resume with)."""
+    parser: argparse.ArgumentParser = args.command_parser
+    words = ["voxkv"] + (["--uvloop"] if getattr(args, "uvloop", False) else [])
+    words.append(args.command)
+    actions = sorted(parser._actions, key=lambda a: bool(a.option_strings))  # positionals first
+    for action in actions:
+        words += _words(action, getattr(args, action.dest, None))
+    return shlex.join(words)
+
+
+def _words(action: argparse.Action, value: Any) -> list[str]:
+    if isinstance(action, argparse._HelpAction) or value == action.default:
+        return []
+    if not action.option_strings:
+        return [str(value)]
+    flag = action.option_strings[-1] if action.option_strings[-1].startswith("--") \
+        else action.option_strings[0]
+    if isinstance(action, argparse.BooleanOptionalAction):
+        return [flag if value else "--no-" + flag.removeprefix("--")]
+    if action.nargs == 0:
+        return [flag]
+    return [flag, str(value)]
+
+
+def open_input(path: Path, what: str = "input") -> IO[bytes]:
+    """The input as a binary stream: the file, or standard input for ``-``."""
+    if is_stdio(path):
+        return sys.stdin.buffer
+    try:
+        return path.open("rb")
+    except OSError as exc:
+        raise UsageError(f"cannot read the {what} {path}: {exc.strerror or exc}") from None
+
+
+def count_lines(path: Path) -> int:
+    """Lines in a file (a last line without a newline counts), for a progress total."""
+    n = 0
+    last = b"\n"
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            n += chunk.count(b"\n")
+            last = chunk[-1:]
+    return n + (last != b"\n")

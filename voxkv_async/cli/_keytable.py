@@ -1,0 +1,61 @@
+"""A compact table of keys for ``export`` and ``sync``: 64-bit key hashes, sorted.
+
+A Python ``dict`` of a million string keys costs ~170 bytes a key; this costs 8 bytes a
+key for the hash plus 8 per int column (``array('q')``), and for a moment while
+:meth:`KeyTable.freeze` sorts it ~40 more. Keys are known by ``hash(key)`` (SipHash,
+randomized per process: every table of one run is made in the same process). Two keys
+of one run with the same 64-bit hash are possible in principle (about one chance in
+10^8 for a million keys): ``sync`` then treats them as one key, and the second run puts
+things right.
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterator
+
+__all__ = ["KeyTable"]
+
+
+class KeyTable:
+    """Key hashes with parallel int columns; after :meth:`freeze`, sorted by hash."""
+
+    def __init__(self, columns: int) -> None:
+        self.hashes = array("q")
+        self.columns = [array("q") for _ in range(columns)]
+        self.frozen = False
+
+    def __len__(self) -> int:
+        return len(self.hashes)
+
+    def add(self, key_hash: int, *values: int) -> None:
+        """Append a key (by hash) and its column values (before :meth:`freeze`)."""
+        self.hashes.append(key_hash)
+        for column, value in zip(self.columns, values, strict=True):
+            column.append(value)
+
+    def freeze(self) -> None:
+        """Sort by hash (ties keep their order of addition), for :meth:`find`."""
+        hashes = self.hashes
+        order = sorted(range(len(hashes)), key=hashes.__getitem__)
+        self.hashes = array("q", (hashes[i] for i in order))
+        self.columns = [array("q", (column[i] for i in order)) for column in self.columns]
+        self.frozen = True
+
+    def find(self, key_hash: int) -> int:
+        """The first slot holding ``key_hash``, or -1."""
+        i = bisect_left(self.hashes, key_hash)
+        return i if i < len(self.hashes) and self.hashes[i] == key_hash else -1
+
+    def run_of(self, slot: int) -> range:
+        """The slots holding the same hash as ``slot`` (a key added twice)."""
+        hashes, end = self.hashes, slot + 1
+        while end < len(hashes) and hashes[end] == hashes[slot]:
+            end += 1
+        return range(slot, end)
+
+    def repeats(self) -> Iterator[int]:
+        """Slots whose hash the slot before holds too (a key seen more than once)."""
+        hashes = self.hashes
+        return (i for i in range(1, len(hashes)) if hashes[i] == hashes[i - 1])
