@@ -18,6 +18,7 @@ from ._bulk import (
 )
 from ._cache import ReadCache
 from ._client import VoxKV
+from ._codecs import Codec, JsonCodec
 from ._config import BASE_URL_ENV_VAR, CA_FILE_ENV_VAR, DEFAULT_BASE_URL, Limits, Timeouts
 from ._credentials import CREDENTIALS_ENV_VAR, Credentials
 from ._errors import (
@@ -27,6 +28,7 @@ from ._errors import (
     ClientClosedError,
     ConnectError,
     CredentialsError,
+    DecodeError,
     IncompleteResponseError,
     InvalidArgumentError,
     PermissionDeniedError,
@@ -38,8 +40,10 @@ from ._errors import (
     TransportError,
     ValidationError,
     VoxKVError,
+    WrongEventLoopError,
 )
 from ._models import KeyInfo, KeyValueItem
+from ._namespace import Namespace
 from ._retry import AttemptHook, RetryPolicy
 from ._stats import Stats
 from ._version import VERSION as __version__
@@ -60,15 +64,19 @@ __all__ = [
     "BulkOptions",
     "BulkReport",
     "ClientClosedError",
+    "Codec",
     "ConnectError",
     "Credentials",
     "CredentialsError",
+    "DecodeError",
     "IncompleteResponseError",
     "InvalidArgumentError",
+    "JsonCodec",
     "KeyInfo",
     "KeyValueItem",
     "KeysInput",
     "Limits",
+    "Namespace",
     "PermissionDeniedError",
     "ProtocolError",
     "RateLimitedError",
@@ -85,5 +93,6 @@ __all__ = [
     "ValidationError",
     "VoxKV",
     "VoxKVError",
+    "WrongEventLoopError",
     "__version__",
 ]
