@@ -28,7 +28,7 @@ def cli_available() -> bool:
 
 
 class EmulatorProcess:
-    """``voxkv emulator --port 0 --tls --state-dir DIR --latency MS`` in a child process.
+    """``voxkv emulator --port 0 --tls --state-dir DIR --latency {MS}ms`` in a child process.
 
     Falls back to ``python -m benchmarks._serve`` when the CLI is not installed.
     """
@@ -64,7 +64,7 @@ class EmulatorProcess:
         if self.use_cli:
             return [sys.executable, "-m", "voxkv_async.cli", "emulator", "--port", "0",
                     "--tls", "--state-dir", str(self.state_dir),
-                    "--latency", f"{self.latency_ms:g}"]
+                    "--latency", f"{self.latency_ms:g}ms"]
         return [sys.executable, "-m", "benchmarks._serve", "--state-dir", str(self.state_dir),
                 "--latency", f"{self.latency_ms:g}"]
 

@@ -180,11 +180,12 @@ class VoxKV(CodecMethods):
         # Said once, in our words, before aiohttp's own "Unclosed client session".
         caller = getattr(self, "_caller", None)
         if (caller is not None and caller.loop is not None and self._owns_session
-                and not self._transport.closed):
+                and not self._transport.closed and not getattr(self, "_warned", False)):
+            self._warned = True
             warnings.warn(
                 f"{self!r} was garbage-collected while open: close it with "
                 "'await kv.close()' or use 'async with VoxKV(...) as kv:'",
-                ResourceWarning, stacklevel=2, source=self,
+                ResourceWarning, stacklevel=2,
             )
 
     def add_attempt_hook(self, hook: AttemptHook) -> Callable[[], None]:

@@ -13,6 +13,24 @@ To start the emulator differently (faults, modes, clock), override
     def voxkv_emulator_options():
         return {"faults": Faults(http_503=0.2), "seed": 1}
 
+To test code that acts for a child account, give the emulator one and the client its
+id (the client signs with the parent's key, naming the child as the issuer)::
+
+    @pytest.fixture
+    def voxkv_emulator_options():
+        return {"child_accounts": {DEFAULT_ACCOUNT_ID: [2002]}}
+
+    @pytest.fixture
+    def voxkv_client_options():
+        return {"account_id": 2002}
+
+    async def test_child(voxkv_client, voxkv_emulator):
+        await voxkv_client.set("k", "v")
+        assert voxkv_emulator.items(account_id=2002) == {"k": "v"}
+
+With ``{"clock": FakeClock()}`` in the options, ``voxkv_emulator.clock`` is that clock:
+``voxkv_emulator.clock.advance(3600)`` expires keys without sleeping.
+
 The service key and the TLS certificate are made once per process, so each test only
 pays for a listening socket.
 """

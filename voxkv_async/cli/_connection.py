@@ -2,8 +2,8 @@
 
 Every data command takes ``--credentials`` (or ``$VOXIMPLANT_CREDENTIALS``),
 ``--application-id`` (or ``$VOXKV_APPLICATION_ID``), ``--base-url`` (or
-``$VOXKV_BASE_URL``) and ``--ca-file`` (or ``$VOXKV_CA_FILE``), prints JSON on stdout
-and diagnostics on stderr.
+``$VOXKV_BASE_URL``), ``--ca-file`` (or ``$VOXKV_CA_FILE``) and ``--account-id`` (act
+for a child account), prints JSON on stdout and diagnostics on stderr.
 
 The file jobs (``import``, ``export``, ``sync``; :func:`add_job_command`) exit with
 :data:`EXIT_OK` (0) when everything was done, :data:`EXIT_PARTIAL` (1) when some rows
@@ -85,6 +85,9 @@ def _connection_flags() -> argparse.ArgumentParser:
                        help="the API root (default: $VOXKV_BASE_URL or the real API)")
     group.add_argument("--ca-file", metavar="PEM", help=(
                        f"CA certificates to trust (default: ${CA_FILE_ENV_VAR} or the system's)"))
+    group.add_argument("--account-id", metavar="ID", help=(
+                       "act for this child account: sign with the credentials' key, "
+                       "naming ID as the issuer (default: the credentials' own account)"))
     return common
 
 
@@ -158,8 +161,15 @@ async def connected(args: argparse.Namespace) -> AsyncIterator[VoxKV]:
         _application_id(args.application_id),
         base_url=args.base_url,
         ca_file=args.ca_file or None,  # the library reads $VOXKV_CA_FILE itself
+        account_id=_account_id(args.account_id),
     ) as kv:
         yield kv
+
+
+def _account_id(given: str | None) -> int | str | None:
+    if not given:
+        return None
+    return int(given) if given.isdigit() else given
 
 
 def _application_id(given: int | None) -> int:

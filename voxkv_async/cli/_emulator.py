@@ -2,7 +2,8 @@
 
 Its fault and mode flags are generated from the attrs fields of
 :class:`~voxkv_async.emulator.Faults` and :class:`~voxkv_async.emulator.EmulatorModes`,
-so a new setting needs no change here.
+so a new setting needs no change here. Durations are in seconds, as in ``Faults``; a
+unit suffix is accepted too (``--latency 20ms``, ``--jitter 0.5s``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import re
 import shutil
 import signal
 import sys
@@ -52,6 +54,11 @@ def register_emulator(subparsers: Any) -> None:
         "--application-id", type=int, default=1, help="the application id (default: %(default)s)"
     )
     p.add_argument("--seed", type=int, help="seed of the fault injector")
+    p.add_argument(
+        "--child-account", action="append", default=[], metavar="ID",
+        help="a child account of the service account: its key may sign for ID, which "
+        "has storage of its own (repeatable)",
+    )
     _add_fault_flags(p, Faults)
     _add_mode_flags(p, EmulatorModes)
     p.set_defaults(handler=_emulator)
@@ -67,10 +74,12 @@ def _flag(name: str) -> str:
 def _add_fault_flags(parser: argparse.ArgumentParser, faults_cls: type[Any]) -> None:
     group = parser.add_argument_group("faults (fractions of requests, 0..1)")
     group.add_argument(
-        "--latency", type=float, default=0.0, metavar="MS", help="latency added to every answer, ms"
+        "--latency", type=duration, default=0.0, metavar="SECONDS",
+        help="latency added to every answer: seconds, or with a unit (20ms, 0.02s)",
     )
     group.add_argument(
-        "--jitter", type=float, default=0.0, metavar="MS", help="up to this much more, ms"
+        "--jitter", type=duration, default=0.0, metavar="SECONDS",
+        help="up to this much more, drawn uniformly: seconds, or with a unit (5ms)",
     )
     group.add_argument(
         "--fault-rate",
@@ -87,8 +96,8 @@ def _add_fault_flags(parser: argparse.ArgumentParser, faults_cls: type[Any]) -> 
             group.add_argument(
                 _flag(field.name),
                 dest=f"faults__{field.name}",
-                type=float if kind != "int" else int,
-                metavar="N",
+                type={"int": int, "seconds": duration}.get(kind, float),
+                metavar="SECONDS" if kind == "seconds" else "N",
                 help=field.metadata["help"],
             )
 
@@ -102,6 +111,19 @@ def _add_mode_flags(parser: argparse.ArgumentParser, modes_cls: type[Any]) -> No
             choices=field.metadata["choices"],
             help=f"{field.metadata['help']} (default: {field.default})",
         )
+
+
+_DURATION = re.compile(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ms|s)?\s*")
+
+
+def duration(text: str) -> float:
+    """Seconds from ``"0.02"``, ``"0.02s"`` or ``"20ms"`` (the unit of ``Faults``)."""
+    match = _DURATION.fullmatch(text)
+    if match is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration: give seconds (0.02) or a unit (20ms, 0.02s)")
+    value = float(match.group(1))
+    return value / 1000 if match.group(2) == "ms" else value
 
 
 def _prefixed(args: argparse.Namespace, prefix: str) -> dict[str, Any]:
@@ -120,7 +142,7 @@ def _emulator(args: argparse.Namespace) -> int:
 
     try:
         faults = Faults.spread(
-            args.fault_rate, latency=args.latency / 1000, jitter=args.jitter / 1000
+            args.fault_rate, latency=args.latency, jitter=args.jitter
         ).evolve(_prefixed(args, "faults__"))
         modes = EmulatorModes(**_prefixed(args, "modes__"))
     except (TypeError, ValueError) as exc:
@@ -144,6 +166,8 @@ async def _serve(args: argparse.Namespace, faults: Any, modes: Any) -> int:
         application_id=args.application_id,
         state_dir=state_dir,
     )
+    for child in args.child_account:
+        emu.add_child_account(int(child) if child.isdigit() else child)
     try:
         await emu.start()
     except OSError as exc:

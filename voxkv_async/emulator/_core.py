@@ -36,6 +36,8 @@ class Core:
         self.injector = FaultInjector(faults, seed, self.stats.faults)
         self.modes = modes
         self.applications: set[int] = set()
+        #: The storage of each child account (key owners share :attr:`store`).
+        self.child_stores: dict[str, Store] = {}
 
     @property
     def faults(self) -> Faults:
@@ -48,11 +50,22 @@ class Core:
     def add_account(self, account: Account) -> None:
         self.verifier.add(account)
 
+    def add_child_account(self, child: int | str, parent: int | str) -> None:
+        """A child account of ``parent`` with storage of its own."""
+        self.verifier.add_child(parent, child)
+        self.child_stores.setdefault(str(child), Store(self.store.clock))
+
+    def store_of(self, account: int | str | None) -> Store:
+        """The storage a token issued for ``account`` works on."""
+        return self.child_stores.get(str(account), self.store) if account is not None \
+            else self.store
+
     def answer(self, method: str, params: dict[str, str], authorization: str | None) -> Any:
         """The JSON envelope for one API call (errors included)."""
         try:
-            self.verifier.verify(authorization)
-            result = call(method, params, Context(self.store, self.modes, self.applications))
+            issuer = self.verifier.verify(authorization)
+            store = self.child_stores.get(issuer, self.store) if self.child_stores else self.store
+            result = call(method, params, Context(store, self.modes, self.applications))
         except ApiFailure as failure:
             return self.failure(failure)
         return {"result": result}
@@ -68,5 +81,7 @@ class Core:
     def reset(self) -> None:
         """Empty the store, zero the counters, forget verified tokens."""
         self.store.clear()
+        for store in self.child_stores.values():
+            store.clear()
         self.stats.reset()
         self.verifier.forget_cache()

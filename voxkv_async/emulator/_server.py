@@ -6,7 +6,7 @@ import os
 import socket
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -60,6 +60,9 @@ class Emulator:
             ``EmulatorModes.unknown_application``).
         state_dir: When given, ``credentials.json`` (and with TLS ``ca.pem``) are written
             there on start.
+        child_accounts: Child accounts by parent account id: a parent's key may sign
+            for its children (``iss`` = the child's id, the parent's ``kid``); each child
+            has storage of its own. See :meth:`add_child_account`.
     """
 
     def __init__(
@@ -76,6 +79,7 @@ class Emulator:
         accounts: Sequence[Credentials] | None = None,
         application_id: int = DEFAULT_APPLICATION_ID,
         state_dir: str | os.PathLike[str] | None = None,
+        child_accounts: Mapping[int | str, Iterable[int | str]] | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -94,6 +98,9 @@ class Emulator:
         for creds in accounts or [generate_credentials()]:
             self.add_account(creds)
         self._runner: web.AppRunner | None = None
+        for parent, children in (child_accounts or {}).items():
+            for child in children:
+                self.add_child_account(child, parent=parent)
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
@@ -202,6 +209,24 @@ class Emulator:
         self._core.add_account(Account(credentials.account_id, credentials.key_id, public_key))
         self._accounts.append(credentials)
 
+    def add_child_account(self, child_id: int | str, *, parent: int | str | None = None
+                          ) -> None:
+        """Make ``child_id`` a child account of ``parent`` (default: :attr:`credentials`'
+        account): tokens signed with the parent's key and ``iss`` = ``child_id`` are
+        accepted and work on the child's own storage; any other ``iss`` is code 100."""
+        self._core.add_child_account(
+            child_id, self.credentials.account_id if parent is None else parent)
+
+    @property
+    def child_accounts(self) -> list[str]:
+        """The child accounts' ids, as text."""
+        return sorted(self._core.child_stores)
+
+    @property
+    def clock(self) -> Clock:
+        """The storage clock: the :class:`FakeClock` given as ``clock=``, if one was."""
+        return self._core.store.clock
+
     def write_state(self, folder: str | os.PathLike[str]) -> dict[str, Path]:
         """Write ``credentials.json`` (mode 0600) and, with TLS, ``ca.pem`` into ``folder``."""
         path = Path(folder)
@@ -251,14 +276,17 @@ class Emulator:
         """Counters: requests, connections, tokens, signature checks, errors, faults."""
         return self._core.stats
 
-    def dump(self) -> dict[int, list[Item]]:
-        """Every live pair, by application id, sorted by key."""
-        return self._core.dump()
+    def dump(self, *, account_id: int | str | None = None) -> dict[int, list[Item]]:
+        """Every live pair, by application id, sorted by key (of a child account's own
+        storage with ``account_id``)."""
+        return self._core.store_of(account_id).dump()
 
-    def items(self, application_id: int | None = None) -> dict[str, str]:
-        """The live pairs of an application (the default one) as ``{key: value}``."""
+    def items(self, application_id: int | None = None, *,
+              account_id: int | str | None = None) -> dict[str, str]:
+        """The live pairs of an application (the default one) as ``{key: value}``; of a
+        child account's storage with ``account_id``."""
         app = self.application_id if application_id is None else application_id
-        return {i.key: i.value for i in self.dump().get(app, [])}
+        return {i.key: i.value for i in self.dump(account_id=account_id).get(app, [])}
 
     def reset(self) -> None:
         """Empty the store and zero the counters; faults and modes stay."""

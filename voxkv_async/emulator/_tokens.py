@@ -47,6 +47,7 @@ class Account:
 class _Claims:
     iat: float
     exp: float
+    issuer: str = ""
 
 
 class TokenVerifier:
@@ -56,6 +57,9 @@ class TokenVerifier:
     an ``alg`` other than RS256), 433 unknown ``kid``, 100 bad signature or wrong ``iss``,
     454 lifetime above 3600 s, 455 ``iat`` in the future, 456 expired.
 
+    ``iss`` must be the key's own account, or one of that account's child accounts
+    (:meth:`add_child`): a parent's key may act for its children, as on the real API.
+
     A token whose signature and claims checked out is cached; later uses skip the RSA
     work but are still checked against the clock.
     """
@@ -64,6 +68,7 @@ class TokenVerifier:
         self.clock = clock
         self.stats = stats
         self._accounts: dict[str, Account] = {}
+        self._children: dict[str, set[str]] = {}
         self._verified: OrderedDict[str, _Claims] = OrderedDict()
 
     def add(self, account: Account) -> None:
@@ -71,12 +76,18 @@ class TokenVerifier:
         self._accounts[account.key_id] = account
         self._verified.clear()
 
+    def add_child(self, parent: int | str, child: int | str) -> None:
+        """Let keys of account ``parent`` sign for account ``child`` (``iss`` = child)."""
+        self._children.setdefault(str(parent), set()).add(str(child))
+        self._verified.clear()
+
     def forget_cache(self) -> None:
         """Drop every verified token, so the next uses are verified afresh."""
         self._verified.clear()
 
-    def verify(self, header: str | None) -> None:
-        """Accept the ``Authorization`` header or raise :class:`ApiFailure`."""
+    def verify(self, header: str | None) -> str:
+        """Accept the ``Authorization`` header or raise :class:`ApiFailure`; the account
+        the token acts for (its ``iss``)."""
         token = _bearer(header)
         claims = self._verified.get(token)
         if claims is None:
@@ -85,6 +96,7 @@ class TokenVerifier:
             if len(self._verified) > CACHE_SIZE:
                 self._verified.popitem(last=False)
         self._check_clock(claims)
+        return claims.issuer
 
     def _check(self, token: str) -> _Claims:
         try:
@@ -101,12 +113,14 @@ class TokenVerifier:
             raise ApiFailure(433, "Invalid key id")
         self.stats.signature_checks += 1
         payload = _decode(token, account.public_key)
-        if str(payload.get("iss")) != str(account.account_id):
-            raise ApiFailure(100, "Authorization failed: the issuer does not own the key")
+        issuer, owner = str(payload.get("iss")), str(account.account_id)
+        if issuer != owner and issuer not in self._children.get(owner, ()):
+            raise ApiFailure(100, "Authorization failed: the issuer is neither the key's "
+                             "account nor one of its child accounts")
         iat, exp = _number(payload, "iat"), _number(payload, "exp")
         if exp - iat > MAX_LIFETIME:
             raise ApiFailure(454, f"Token TTL is too long: at most {MAX_LIFETIME} seconds")
-        return _Claims(iat=iat, exp=exp)
+        return _Claims(iat=iat, exp=exp, issuer=issuer)
 
     def _check_clock(self, claims: _Claims) -> None:
         now = self.clock()
