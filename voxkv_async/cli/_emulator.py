@@ -96,7 +96,7 @@ def _add_fault_flags(parser: argparse.ArgumentParser, faults_cls: type[Any]) -> 
             group.add_argument(
                 _flag(field.name),
                 dest=f"faults__{field.name}",
-                type={"int": int, "seconds": duration}.get(kind, float),
+                type=duration if kind == "seconds" else int if kind == "int" else float,
                 metavar="SECONDS" if kind == "seconds" else "N",
                 help=field.metadata["help"],
             )
