@@ -258,4 +258,4 @@ def kept_fields(record: dict[str, Any], raw: bytes) -> dict[str, Any]:
         return raw_record(raw.rstrip(b"\r\n"))
     kept: dict[str, Any] = {k: record[k] for k in ("_line", "_raw", "_raw_base64")
                             if k in record}
-    return kept if "_raw" in kept or "_raw_base64" in kept else record
+    return kept if kept.get("_raw") or kept.get("_raw_base64") else record
