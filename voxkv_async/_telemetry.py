@@ -21,7 +21,9 @@ outcome), ``voxkv.call.duration`` (histogram, seconds, by method), ``voxkv.retri
 Spans and metrics use the global providers unless ``VoxKV(tracer_provider=...,
 meter_provider=...)`` are given. Without ``opentelemetry-api``, or with
 ``VoxKV(telemetry=False)``, the client holds ``None`` here and pays one attribute check
-per call.
+per call. With the API but no SDK (neither global provider set, none given), each call
+checks the two global providers and records nothing: a provider set later, even after
+the client was made, is used from then on.
 """
 
 from __future__ import annotations
@@ -76,7 +78,8 @@ class Telemetry:
         keys: Whether spans carry the key (``voxkv.key``).
     """
 
-    __slots__ = ("_calls", "_duration", "_keys", "_retries", "_throttles", "_tracer")
+    __slots__ = ("_active", "_calls", "_duration", "_keys", "_retries", "_throttles",
+                 "_tracer")
 
     def __init__(self, stats: Stats, *, tracer_provider: Any, meter_provider: Any,
                  keys: bool) -> None:
@@ -85,6 +88,8 @@ class Telemetry:
         self._tracer = _trace.get_tracer("voxkv_async", VERSION, tracer_provider)
         meter = _metrics.get_meter("voxkv_async", VERSION, meter_provider)
         self._keys = keys
+        # Latched: a global provider, once set, cannot be unset.
+        self._active = tracer_provider is not None or meter_provider is not None
         self._calls = meter.create_counter("voxkv.calls", "{call}", "API calls made")
         self._duration = meter.create_histogram(
             "voxkv.call.duration", "s", "Duration of API calls, retries included")
@@ -98,8 +103,12 @@ class Telemetry:
         ):
             meter.create_observable_counter(name, [_observe(stats, field)], "{call}", what)
 
-    def start(self, method: str, key: str | None) -> CallRecord:
-        """Open the span of one call."""
+    def start(self, method: str, key: str | None) -> CallRecord | None:
+        """Open the span of one call; ``None`` while no SDK is there to record it."""
+        if not self._active:
+            if not _sdk_installed():
+                return None
+            self._active = True
         attributes = {"voxkv.key": key} if self._keys and key is not None else None
         span = self._tracer.start_span(method, kind=_trace.SpanKind.CLIENT,
                                        attributes=attributes)
@@ -164,6 +173,14 @@ class CallRecord:
             t._retries.add(retries, method)
         if self.throttles:
             t._throttles.add(self.throttles, method)
+
+
+def _sdk_installed() -> bool:
+    """Whether a global tracer or meter provider has been set (by an SDK, usually)."""
+    assert _trace is not None
+    assert _metrics is not None
+    return (not isinstance(_trace.get_tracer_provider(), _trace.ProxyTracerProvider)
+            or type(_metrics.get_meter_provider()).__name__ != "_ProxyMeterProvider")
 
 
 def _observe(stats: Stats, field: str) -> Callable[[Any], Iterable[Any]]:

@@ -155,3 +155,30 @@ print("ok")
                           timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_global_providers_set_after_the_client_is_made_are_used() -> None:
+    code = """
+import asyncio
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from voxkv_async import VoxKV
+from voxkv_async.emulator import Emulator
+async def main():
+    async with Emulator(tls=False) as emu:
+        async with VoxKV(emu.credentials, 1, base_url=emu.base_url) as kv:
+            await kv.get("k")          # API, no SDK: nothing recorded
+            exporter = InMemorySpanExporter()
+            provider = TracerProvider()
+            provider.add_span_processor(SimpleSpanProcessor(exporter))
+            trace.set_tracer_provider(provider)
+            await kv.get("k")
+            print([s.name for s in exporter.get_finished_spans()])
+asyncio.run(main())
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['GetKeyValueItem']"
