@@ -19,17 +19,19 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO, Any
 
 import attrs
 
+from .._models import KeyInfo
 from .._validation import check_key
 from ._connection import EXIT_OK, EXIT_PARTIAL, connected, is_stdio
 from ._jobs import Bar, Interrupts, finish, show_progress
 from ._keytable import KeyTable
 
-__all__ = ["run_export"]
+__all__ = ["Drift", "drift_of", "run_export"]
 
 
 @attrs.define
@@ -102,28 +104,9 @@ class _ExportJob:
             self.drift = await self._check(kv.iter_keys(self.prefix))
         self.output.commit()
 
-    async def _check(self, keys: Any) -> Drift:
+    async def _check(self, keys: AsyncIterator[KeyInfo]) -> Drift:
         """List the keys again and compare them with what was written."""
-        table = self.written
-        table.freeze()
-        seen = bytearray(len(table))
-        drift = Drift(repeated=sum(1 for _ in table.repeats()))
-        async for info in keys:
-            slot = table.find(hash(info.key))
-            if slot < 0:
-                drift.appeared += 1
-            else:
-                for same in table.run_of(slot):
-                    seen[same] = 1
-        now = int(time.time())
-        expiries = table.columns[0]
-        for slot, flag in enumerate(seen):
-            if not flag:
-                if 0 < expiries[slot] <= now:
-                    drift.expired += 1
-                else:
-                    drift.vanished += 1
-        return drift
+        return await drift_of(self.written, keys, int(time.time()))
 
     def finish(self, signum: int | None, exit_signal: int) -> int:
         self.bar.close()
@@ -146,6 +129,31 @@ class _ExportJob:
                 "repeated items, so the export may be short. Run it again when writes "
                 "under the prefix have stopped.")
         return finish(self.args, summary, _line(summary, signum))
+
+
+async def drift_of(written: KeyTable, keys: AsyncIterator[KeyInfo], now: int) -> Drift:
+    """How ``keys`` (listed after the walk) differ from ``written`` (key hash -> expiry).
+
+    A written key no longer listed is drift unless its expiry has passed by ``now``.
+    """
+    written.freeze()
+    seen = bytearray(len(written))
+    drift = Drift(repeated=sum(1 for _ in written.repeats()))
+    async for info in keys:
+        slot = written.find(hash(info.key))
+        if slot < 0:
+            drift.appeared += 1
+            continue
+        for same in written.run_of(slot):
+            seen[same] = 1
+    expiries = written.columns[0]
+    for slot, flag in enumerate(seen):
+        if not flag:
+            if 0 < expiries[slot] <= now:
+                drift.expired += 1
+            else:
+                drift.vanished += 1
+    return drift
 
 
 def _status(code: int, signum: int | None) -> str:

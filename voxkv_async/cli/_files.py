@@ -113,6 +113,9 @@ def _row_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rate", type=float, metavar="N", help="at most N requests per second")
     p.add_argument("--rejects", type=Path, metavar="OUT",
                    help="write the rows not written here, in the input's format")
+    p.add_argument("--give-up-after", type=float, default=300.0, metavar="SECONDS",
+                   help="stop (exit 3) once the server has been unreachable this long "
+                   "(default 300)")
     _progress_flag(p)
 
 

@@ -164,6 +164,7 @@ class _ImportJob:
                 await kv.set_many(
                     self.feed, ttl=args.ttl, concurrency=args.concurrency,
                     rate_limit=args.rate, report=self.report,
+                    outage_tolerance=args.give_up_after,
                     progress=self._progress, progress_interval=0.2,
                     on_failure=self.feed.on_failure,
                     checkpoint=self.feed if self.checkpoint is not None else None)

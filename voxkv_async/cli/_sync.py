@@ -151,12 +151,13 @@ class _SyncJob:
         with self.path.open("rb") as stream:
             await kv.set_many(self._to_write(stream), ttl=args.ttl,
                               concurrency=args.concurrency, rate_limit=args.rate,
-                              report=self.writes, progress=self._progress,
-                              on_failure=self._write_failed)
+                              outage_tolerance=args.give_up_after, report=self.writes,
+                              progress=self._progress, on_failure=self._write_failed)
         if deleting:
             self.phase = "deleting"
             await kv.delete_many(self.planner.deletions(), concurrency=args.concurrency,
                                  rate_limit=args.rate, report=self.deletes,
+                                 outage_tolerance=args.give_up_after,
                                  progress=self._progress, on_failure=self._delete_failed)
 
     def _to_write(self, stream: IO[bytes]) -> Iterator[Row]:
