@@ -117,7 +117,9 @@ class Planner:
         self._write[byte] |= 1 << (ordinal & 7)
 
     def _clear(self, ordinal: int) -> None:
-        self._write[ordinal >> 3] &= ~(1 << (ordinal & 7)) & 0xFF
+        byte = ordinal >> 3
+        if byte < len(self._write):
+            self._write[byte] &= ~(1 << (ordinal & 7)) & 0xFF
 
     def writes(self, ordinal: int) -> bool:
         """Whether the row ``ordinal`` is to be written."""
