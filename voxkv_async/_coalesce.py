@@ -36,14 +36,35 @@ Fetch = Callable[[str, str, RetryPolicy | None, float | None], Awaitable[KeyValu
 
 
 class _Flight:
-    """One read of a key in flight: shared (it has a task) or a caller's own."""
+    """One read of a key in flight: shared (it has a task) or a caller's own.
+
+    A shared flight's callers each wait on a future of their own, settled with the
+    task's outcome when it is done: what :func:`asyncio.shield` does, with one callback
+    for all of them instead of two per caller.
+    """
 
     __slots__ = ("stale", "task", "waiters")
 
     def __init__(self) -> None:
         self.stale = False
-        self.waiters = 0
+        self.waiters: list[asyncio.Future[KeyValueItem | None]] = []
         self.task: asyncio.Task[KeyValueItem | None] | None = None
+
+    def settle(self, task: asyncio.Task[KeyValueItem | None]) -> None:
+        """The task is done: hand its outcome to every caller still waiting."""
+        waiters, self.waiters = self.waiters, []
+        if task.cancelled():
+            for waiter in waiters:
+                waiter.cancel()
+            return
+        error = task.exception()
+        for waiter in waiters:
+            if waiter.done():
+                continue
+            if error is not None:
+                waiter.set_exception(error)
+            else:
+                waiter.set_result(task.result())
 
 
 class Reads:
@@ -115,29 +136,33 @@ class Reads:
     async def _shared(self, key: str, body: str, timeout: float | None) -> KeyValueItem | None:
         flights = self._flights.get(key)
         flight = flights[-1] if flights else None
+        loop = asyncio.get_running_loop()
         if flight is not None and flight.task is not None:
             self._stats.coalesced += 1
             task = flight.task
         else:
             flight = _Flight()
             self._register(key, flight)
-            task = flight.task = asyncio.get_running_loop().create_task(
-                self._lead(key, body, flight)
-            )
-            task.add_done_callback(_retrieve)
-        flight.waiters += 1
+            task = flight.task = loop.create_task(self._lead(key, body, flight))
+            task.add_done_callback(flight.settle)
+        waiter: asyncio.Future[KeyValueItem | None] = loop.create_future()
+        waiters = flight.waiters
+        waiters.append(waiter)
         try:
             if timeout is None:
-                return await asyncio.shield(task)
-            return await within(asyncio.shield(task), timeout, GET)
+                return await waiter
+            return await within(waiter, timeout, GET)
         finally:
-            flight.waiters -= 1
-            if not flight.waiters and not task.done():
-                # The last caller went away (cancelled, or out of its own time): nobody
-                # wants the answer any more. Detached first, so nobody joins it either.
-                self._unregister(key, flight)
-                flight.stale = True
-                task.cancel()
+            if not waiter.done() or waiter.cancelled():
+                # This caller went away (cancelled, or out of its own time).
+                if waiter in waiters:
+                    waiters.remove(waiter)
+                if not waiters and not task.done():
+                    # It was the last: nobody wants the answer any more. Detached
+                    # first, so nobody joins it either.
+                    self._unregister(key, flight)
+                    flight.stale = True
+                    task.cancel()
 
     async def _lead(self, key: str, body: str, flight: _Flight) -> KeyValueItem | None:
         """The shared request: the client's default policy, nobody's own timeout."""
@@ -182,9 +207,3 @@ class Reads:
         if flights:
             for flight in flights:
                 flight.stale = True
-
-
-def _retrieve(task: asyncio.Task[KeyValueItem | None]) -> None:
-    """Mark a shared request's error as seen, even when every caller went away."""
-    if not task.cancelled():
-        task.exception()
