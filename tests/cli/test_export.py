@@ -17,7 +17,7 @@ from .conftest import Voxkv, summary, wait_for, write_jsonl
 def seed(voxkv: Voxkv, n: int, prefix: str = "e:") -> None:
     write_jsonl(voxkv.cwd / "seed.jsonl",
                 [{"key": f"{prefix}{i:05d}", "value": f"v{i}"} for i in range(n)])
-    assert voxkv("import", "seed.jsonl").returncode == 0
+    assert voxkv.quick("import", "seed.jsonl").returncode == 0
 
 
 def test_export_counts_and_writes_atomically(voxkv: Voxkv) -> None:
@@ -53,8 +53,9 @@ def test_writes_during_the_walk_are_reported_as_drift(voxkv: Voxkv) -> None:
     wait_for(lambda: voxkv.emu.stats.requests["GetKeyValueItems"] >= 3)
     # A key before the walk's offset (it shifts the rest: one item is listed twice)
     # and a key deleted behind it (one is skipped).
-    assert voxkv("set", "e:00000a", "new").returncode == 0
-    assert voxkv("del", "e:00001").returncode == 0
+    assert voxkv.quick("set", "e:00000a", "new").returncode == 0
+    assert voxkv.quick("del", "e:00001").returncode == 0
+    voxkv.emu.set_faults(latency=0.005)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, err
     drift = json.loads(out)["drift"]
@@ -85,11 +86,11 @@ def test_export_then_import_into_another_application_round_trips_bytes(voxkv: Vo
     rows = [{"key": f"b:{i:03d}", "value": v, "expires_at": now + 3600 + i}
             for i, v in enumerate(["plain", "ж юникод", 'quo"te', "new\nline", "", "\\x"] * 5)]
     write_jsonl(voxkv.cwd / "in.jsonl", rows)
-    assert voxkv("import", "in.jsonl").returncode == 0
+    assert voxkv.quick("import", "in.jsonl").returncode == 0
     assert voxkv("export", "--prefix", "b:", "-o", "a.jsonl").returncode == 0
-    moved = voxkv("import", "a.jsonl", "--application-id", "2")
+    moved = voxkv.quick("import", "a.jsonl", "--application-id", "2")
     assert moved.returncode == 0, moved.stderr
-    assert voxkv("export", "--prefix", "b:", "-o", "b.jsonl",
-                 "--application-id", "2").returncode == 0
+    assert voxkv.quick("export", "--prefix", "b:", "-o", "b.jsonl",
+                       "--application-id", "2").returncode == 0
     assert (voxkv.cwd / "a.jsonl").read_bytes() == (voxkv.cwd / "b.jsonl").read_bytes()
     assert voxkv.emu.dump()[2] == voxkv.emu.dump()[voxkv.emu.application_id]

@@ -64,7 +64,7 @@ def test_a_signal_prints_a_summary_and_the_command_to_resume(
     assert f"to resume: {result['resume']}" in err
     # The printed command resumes: the storage ends equal to the file (last rows win).
     before = voxkv.sets()
-    done = voxkv(*resume_args(result["resume"]))
+    done = voxkv.quick(*resume_args(result["resume"]))
     assert done.returncode == 0, done.stderr
     resumed = json.loads(done.stdout)
     assert resumed["skipped"] == result["written"]
@@ -84,8 +84,8 @@ def test_sigkill_then_resume_sends_only_the_rows_left(voxkv: Voxkv) -> None:
     voxkv.emu.set_faults(latency=0.001)
     left = N - len(voxkv.emu.items())
     before = voxkv.sets()
-    done = voxkv("import", "in.jsonl", "--concurrency", "16", "--checkpoint", "k.ckpt",
-                 "--json")
+    done = voxkv.quick("import", "in.jsonl", "--concurrency", "16", "--checkpoint", "k.ckpt",
+                       "--json")
     assert done.returncode == 0, done.stderr
     sent = voxkv.sets() - before
     print(f"resumed run: {sent} Set requests for {left} rows left")
@@ -101,7 +101,7 @@ def test_a_changed_file_is_refused_by_an_old_checkpoint(voxkv: Voxkv) -> None:
     with source.open("a") as f:
         f.write(json.dumps({"key": "big:new", "value": "x"}) + "\n")
     before = voxkv.sets()
-    done = voxkv("import", "in.jsonl", "--checkpoint", "c.ckpt", "--json")
+    done = voxkv.quick("import", "in.jsonl", "--checkpoint", "c.ckpt", "--json")
     assert done.returncode == 2
     assert "was made for another input" in done.stderr
     assert f"{source.resolve()} ({source.stat().st_size} bytes)" in done.stderr
@@ -120,18 +120,18 @@ def test_without_a_checkpoint_the_summary_says_how_to_rerun(voxkv: Voxkv) -> Non
 def test_failed_rows_are_retried_on_resume_and_rejects_are_rewritten(voxkv: Voxkv) -> None:
     write_jsonl(voxkv.cwd / "in.jsonl", [{"key": f"f:{i}", "value": "v"} for i in range(50)]
                 + ["{broken"])
-    done = voxkv("import", "in.jsonl", "--checkpoint", "f.ckpt", "--rejects", "rej.jsonl",
-                 "--json")
+    done = voxkv.quick("import", "in.jsonl", "--checkpoint", "f.ckpt", "--rejects",
+                       "rej.jsonl", "--json")
     assert done.returncode == 1
     assert summary(done)["checkpoint_removed"] is False
-    again = voxkv("import", "in.jsonl", "--checkpoint", "f.ckpt", "--rejects", "rej.jsonl",
-                  "--json")
+    again = voxkv.quick("import", "in.jsonl", "--checkpoint", "f.ckpt", "--rejects",
+                        "rej.jsonl", "--json")
     result = summary(again)
     assert (result["skipped"], result["written"], result["rejected"]) == (50, 0, 1)
     assert (voxkv.cwd / "rej.jsonl").read_text().count("\n") == 1
 
 
 def test_a_checkpoint_needs_a_file_not_stdin(voxkv: Voxkv) -> None:
-    done = voxkv("import", "-", "--checkpoint", "x.ckpt", stdin=b"")
+    done = voxkv.quick("import", "-", "--checkpoint", "x.ckpt")
     assert done.returncode == 2
     assert "standard input cannot be read again" in done.stderr

@@ -21,12 +21,13 @@ def rows(n: int, prefix: str = "r:") -> list[dict[str, object]]:
 def test_rejects_file_that_is_the_input_is_refused(voxkv: Voxkv) -> None:
     source = write_jsonl(voxkv.cwd / "rejects.jsonl", [*rows(5), "{bad"])
     before = source.read_bytes()
-    for same in ("rejects.jsonl", "./rejects.jsonl", str(source)):
-        done = voxkv("import", "rejects.jsonl", "--rejects", same)
-        assert done.returncode == 2, done.stderr
-        assert "is the input file" in done.stderr
+    done = voxkv("import", "rejects.jsonl", "--rejects", "rejects.jsonl")
+    assert done.returncode == 2, done.stderr
+    assert "--rejects rejects.jsonl is the input file" in done.stderr
+    for same in ("./rejects.jsonl", str(source)):
+        assert voxkv.quick("import", "rejects.jsonl", "--rejects", same).returncode == 2
     (voxkv.cwd / "link.jsonl").hardlink_to(source)
-    assert voxkv("import", "rejects.jsonl", "--rejects", "link.jsonl").returncode == 2
+    assert voxkv.quick("import", "rejects.jsonl", "--rejects", "link.jsonl").returncode == 2
     assert source.read_bytes() == before
     assert voxkv.sets() == 0
 
@@ -38,7 +39,7 @@ def test_rejects_file_is_created_only_at_the_first_reject(voxkv: Voxkv) -> None:
     assert voxkv("import", "good.jsonl", "--rejects", "rejects.jsonl").returncode == 0
     assert rejects.read_text() == "kept\n"
     (voxkv.cwd / "none.jsonl").unlink(missing_ok=True)
-    assert voxkv("import", "good.jsonl", "--rejects", "none.jsonl").returncode == 0
+    assert voxkv.quick("import", "good.jsonl", "--rejects", "none.jsonl").returncode == 0
     assert not (voxkv.cwd / "none.jsonl").exists()
 
 
@@ -59,7 +60,7 @@ def test_an_undecodable_line_is_rejected_and_the_rest_goes_on(voxkv: Voxkv) -> N
     assert reject["_line"] == 1501
     assert base64.b64decode(reject["_raw_base64"]) == lines[1500]
     # Re-imported, it fails again the same way, under its original line.
-    again = voxkv("import", "rej.jsonl", "--rejects", "rej2.jsonl")
+    again = voxkv.quick("import", "rej.jsonl", "--rejects", "rej2.jsonl")
     assert again.returncode == 1
     assert read_jsonl(voxkv.cwd / "rej2.jsonl") == [reject]
 
@@ -94,13 +95,13 @@ def test_csv_unterminated_quote_and_wrong_columns_reject_only_their_row(voxkv: V
 def test_csv_unterminated_quote_at_the_end_swallows_nothing(voxkv: Voxkv) -> None:
     body = "".join(f"q:{i},v{i}\n" for i in range(200))
     (voxkv.cwd / "in.csv").write_text('key,value\nq:x,"open\n' + body)
-    assert voxkv("import", "in.csv").returncode == 1
+    assert voxkv.quick("import", "in.csv").returncode == 1
     assert len(voxkv.emu.items()) == 200
 
 
 def test_csv_header_without_key_and_value_is_a_usage_error(voxkv: Voxkv) -> None:
     (voxkv.cwd / "in.csv").write_text("a,b\n1,2\n")
-    done = voxkv("import", "in.csv")
+    done = voxkv.quick("import", "in.csv")
     assert done.returncode == 2
     assert 'needs "key" and "value"' in done.stderr
 
@@ -154,7 +155,7 @@ def test_rejects_keep_original_lines_and_reasons_across_reimports(voxkv: Voxkv) 
     data[20] = {"key": "r:20"}
     data[30] = {"key": "bad key", "value": "x", "extra": 1}
     write_jsonl(voxkv.cwd / "in.jsonl", data)
-    assert voxkv("import", "in.jsonl", "--rejects", "rej1.jsonl").returncode == 1
+    assert voxkv.quick("import", "in.jsonl", "--rejects", "rej1.jsonl").returncode == 1
     first = read_jsonl(voxkv.cwd / "rej1.jsonl")
     assert [r["_line"] for r in first] == [11, 21, 31]
     assert first[0]["_raw"] == "{not json"
@@ -170,7 +171,7 @@ def test_rejects_keep_original_lines_and_reasons_across_reimports(voxkv: Voxkv) 
              dict(first[1], value="v20"),
              dict(first[2], key="r:30", value="y" * 2001)]
     write_jsonl(voxkv.cwd / "rej2.jsonl", fixed)
-    assert voxkv("import", "rej2.jsonl", "--rejects", "rej3.jsonl").returncode == 1
+    assert voxkv.quick("import", "rej2.jsonl", "--rejects", "rej3.jsonl").returncode == 1
     [last] = read_jsonl(voxkv.cwd / "rej3.jsonl")
     assert last["_line"] == 31
     assert "at most 2000 characters" in last["_error"]
@@ -180,7 +181,7 @@ def test_rejects_keep_original_lines_and_reasons_across_reimports(voxkv: Voxkv) 
 
 def test_csv_rejects_reimport_the_same_way(voxkv: Voxkv) -> None:
     (voxkv.cwd / "in.csv").write_text('key,value,note\nk:1,a,x\nbad key,b,y\nk:3,"c\n')
-    assert voxkv("import", "in.csv", "--rejects", "rej.csv").returncode == 1
+    assert voxkv.quick("import", "in.csv", "--rejects", "rej.csv").returncode == 1
     first = (voxkv.cwd / "rej.csv").read_text()
     assert first.splitlines()[0] == "key,value,note,_line,_error,_raw,_raw_base64"
     assert voxkv("import", "rej.csv", "--rejects", "rej2.csv").returncode == 1
@@ -202,7 +203,7 @@ def test_reject_messages_name_the_line_the_limit_and_what_was_given(voxkv: Voxkv
     write_jsonl(voxkv.cwd / "in.jsonl", [{"key": "k" * 201, "value": "v"},
                                          {"key": "n:1", "value": 5},
                                          {"key": "n:2", "value": "v", "ttl": "soon"}])
-    done = voxkv("import", "in.jsonl")
+    done = voxkv.quick("import", "in.jsonl")
     assert "in.jsonl:1: key: must be 1..200 characters" in done.stderr
     assert "(201 characters)" in done.stderr
     assert 'in.jsonl:2: "value" must be a string, got int' in done.stderr
@@ -213,7 +214,7 @@ def test_an_overlong_line_is_rejected_without_holding_it(voxkv: Voxkv) -> None:
     big = json.dumps({"key": "o:big", "value": "x" * (1 << 21)})
     write_jsonl(voxkv.cwd / "in.jsonl", [{"key": "o:1", "value": "a"}, big,
                                          {"key": "o:3", "value": "c"}])
-    done = voxkv("import", "in.jsonl")
+    done = voxkv.quick("import", "in.jsonl")
     assert done.returncode == 1
     assert "in.jsonl:2: line longer than 1048576 bytes" in done.stderr
     assert set(voxkv.emu.items()) == {"o:1", "o:3"}
@@ -221,6 +222,6 @@ def test_an_overlong_line_is_rejected_without_holding_it(voxkv: Voxkv) -> None:
 
 def test_path_of_rejects_is_reported(voxkv: Voxkv, tmp_path: Path) -> None:
     write_jsonl(voxkv.cwd / "in.jsonl", ["[]"])
-    done = voxkv("import", "in.jsonl", "--rejects", "out.jsonl", "--json")
+    done = voxkv.quick("import", "in.jsonl", "--rejects", "out.jsonl", "--json")
     assert summary(done)["rejects"] == "out.jsonl"
     assert "not a JSON object (a JSON list)" in done.stderr

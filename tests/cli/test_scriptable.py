@@ -15,12 +15,12 @@ def test_exit_codes_tell_usage_from_partial_from_aborted(voxkv: Voxkv) -> None:
     assert voxkv("import", "bad.jsonl").returncode == 1
     # Usage: a bad flag, a missing file, a bad --ttl.
     assert voxkv("import", "ok.jsonl", "--no-such-flag").returncode == 2
-    missing = voxkv("import", "nope.jsonl", "--json")
+    missing = voxkv.quick("import", "nope.jsonl", "--json")
     assert missing.returncode == 2
     assert "cannot read the input nope.jsonl" in missing.stderr
     assert summary(missing)["status"] == "error"
-    assert voxkv("import", "ok.jsonl", "--ttl", "0").returncode == 2
-    assert voxkv("export", "--prefix", "bad prefix").returncode == 2
+    assert voxkv.quick("import", "ok.jsonl", "--ttl", "0").returncode == 2
+    assert voxkv.quick("export", "--prefix", "bad prefix").returncode == 2
 
 
 def test_exit_3_when_the_job_cannot_proceed(voxkv: Voxkv) -> None:
@@ -33,13 +33,14 @@ def test_exit_3_when_the_job_cannot_proceed(voxkv: Voxkv) -> None:
     assert result["error"].startswith("ApplicationNotFoundError")
     assert result["written"] == 0
     assert "could not proceed: ApplicationNotFoundError" in done.stderr
-    exported = voxkv("export", "--prefix", "a:", "--application-id", "999", "--json")
+    exported = voxkv.quick("export", "--prefix", "a:", "--application-id", "999", "--json")
     assert exported.returncode == 3
     assert summary(exported)["status"] == "error"
-    assert voxkv("sync", "in.jsonl", "--prefix", "a:", "--application-id", "999").returncode == 3
+    synced = voxkv.quick("sync", "in.jsonl", "--prefix", "a:", "--application-id", "999")
+    assert synced.returncode == 3
     # Server unreachable past the give-up time.
     voxkv.env["VOXKV_BASE_URL"] = "https://127.0.0.1:9/platform_api"
-    down = voxkv("import", "in.jsonl", "--give-up-after", "1", "--json")
+    down = voxkv.quick("import", "in.jsonl", "--give-up-after", "1", "--json")
     assert down.returncode == 3
     assert summary(down)["error"].startswith("ConnectError")
 
@@ -60,14 +61,14 @@ def test_dash_is_stdin_and_stdout(voxkv: Voxkv) -> None:
     done = voxkv("import", "-", "--json", stdin=rows)
     assert done.returncode == 0, done.stderr
     assert summary(done)["written"] == 20
-    csv_done = voxkv("import", "-", "--format", "csv", stdin=b"key,value\ns:x,1\n")
+    csv_done = voxkv.quick("import", "-", "--format", "csv", stdin=b"key,value\ns:x,1\n")
     assert csv_done.returncode == 0
     exported = voxkv("export", "--prefix", "s:", "-o", "-")
     assert exported.returncode == 0
     assert len(exported.stdout.splitlines()) == 21
     assert not (voxkv.cwd / "-").exists()
     # sync from stdin: the same rows again change nothing.
-    synced = voxkv("sync", "-", "--prefix", "s:", "--json", stdin=rows)
+    synced = voxkv.quick("sync", "-", "--prefix", "s:", "--json", stdin=rows)
     assert synced.returncode == 0, synced.stderr
     assert summary(synced)["written"] == 0
 
@@ -79,21 +80,21 @@ def test_progress_bar_has_a_total_and_errors_print_above_it(voxkv: Voxkv) -> Non
     assert "501/501" in done.stderr  # the total is known: counted lines
     # tqdm.write: the bar is cleared, the message takes its own line, the bar comes back.
     assert re.search(r"\r *\rin.jsonl:501: not JSON[^\r\n]*\n\r", done.stderr)
-    quiet = voxkv("import", "in.jsonl")  # stderr is not a terminal: no bar
+    quiet = voxkv.quick("import", "in.jsonl")  # stderr is not a terminal: no bar
     assert "501/501" not in quiet.stderr
     assert quiet.stderr.splitlines()[-1].startswith("voxkv import: 500 written")
 
 
 def test_help_documents_the_exit_codes(voxkv: Voxkv) -> None:
     for command in ("import", "export", "sync"):
-        text = voxkv(command, "--help").stdout
+        text = voxkv.quick(command, "--help").stdout
         assert "exit codes:" in text
         assert "the job could not proceed" in text
 
 
 def test_export_to_stdout_round_trips_through_import_from_stdin(voxkv: Voxkv) -> None:
     write_jsonl(voxkv.cwd / "in.jsonl", [{"key": f"rt:{i}", "value": f"ж{i}"} for i in range(30)])
-    assert voxkv("import", "in.jsonl").returncode == 0
+    assert voxkv.quick("import", "in.jsonl").returncode == 0
     exported = voxkv("export", "--prefix", "rt:")
     again = voxkv("import", "-", "--application-id", "7", stdin=exported.stdout.encode())
     assert again.returncode == 0, again.stderr

@@ -10,7 +10,7 @@ from .conftest import Voxkv, summary, wait_for, write_jsonl
 
 def store(voxkv: Voxkv, items: dict[str, str]) -> None:
     write_jsonl(voxkv.cwd / "store.jsonl", [{"key": k, "value": v} for k, v in items.items()])
-    assert voxkv("import", "store.jsonl").returncode == 0
+    assert voxkv.quick("import", "store.jsonl").returncode == 0
 
 
 STORED = {f"s:{i}": f"v{i}" for i in range(10)}
@@ -63,7 +63,7 @@ def test_sync_with_delete_makes_the_prefix_equal_and_a_second_run_writes_nothing
 def test_without_delete_keys_not_in_the_file_are_kept(voxkv: Voxkv) -> None:
     store(voxkv, STORED)
     wanted_file(voxkv)
-    done = voxkv("sync", "want.jsonl", "--prefix", "s:")
+    done = voxkv.quick("sync", "want.jsonl", "--prefix", "s:")
     assert done.returncode == 0
     assert "3 not in the file (kept: no --delete)" in done.stderr
     assert voxkv.emu.items() == {**STORED, **WANTED}
@@ -78,18 +78,20 @@ def test_a_plan_deleting_more_than_the_limit_needs_yes(voxkv: Voxkv) -> None:
     assert refused.returncode == 2
     assert summary(refused)["status"] == "refused"
     assert "deletes 9 keys, more than --max-delete 5" in refused.stderr
-    share = voxkv("sync", "one.jsonl", "--prefix", "s:", "--delete", "--max-delete", "50%")
+    share = voxkv.quick("sync", "one.jsonl", "--prefix", "s:", "--delete", "--max-delete",
+                        "50%")
     assert share.returncode == 2
     assert voxkv.writes() == writes
-    assert voxkv("sync", "one.jsonl", "--prefix", "s:", "--delete", "--max-delete", "5",
-                 "--yes").returncode == 0
+    assert voxkv.quick("sync", "one.jsonl", "--prefix", "s:", "--delete", "--max-delete",
+                       "5", "--yes").returncode == 0
     assert voxkv.emu.items() == {"s:0": "v0"}
 
 
 def test_rows_outside_the_prefix_are_rejected(voxkv: Voxkv) -> None:
     write_jsonl(voxkv.cwd / "in.jsonl", [{"key": "s:1", "value": "a"},
                                          {"key": "t:1", "value": "b"}])
-    done = voxkv("sync", "in.jsonl", "--prefix", "s:", "--rejects", "rej.jsonl", "--json")
+    done = voxkv.quick("sync", "in.jsonl", "--prefix", "s:", "--rejects", "rej.jsonl",
+                       "--json")
     assert done.returncode == 1
     assert "in.jsonl:2: key 't:1' does not start with the prefix 's:'" in done.stderr
     assert voxkv.emu.items() == {"s:1": "a"}
@@ -100,8 +102,8 @@ def test_expiry_is_compared_when_the_file_gives_it(voxkv: Voxkv) -> None:
     at = int(time.time()) + 3600
     write_jsonl(voxkv.cwd / "v1.jsonl", [{"key": "x:1", "value": "a", "expires_at": at},
                                          {"key": "x:2", "value": "b", "ttl": 600}])
-    assert voxkv("sync", "v1.jsonl", "--prefix", "x:").returncode == 0
-    same = voxkv("sync", "v1.jsonl", "--prefix", "x:", "--json")
+    assert voxkv.quick("sync", "v1.jsonl", "--prefix", "x:").returncode == 0
+    same = voxkv.quick("sync", "v1.jsonl", "--prefix", "x:", "--json")
     assert summary(same)["written"] == 0  # a ttl is relative: not compared
     write_jsonl(voxkv.cwd / "v2.jsonl", [{"key": "x:1", "value": "a", "expires_at": at + 60},
                                          {"key": "x:2", "value": "b", "ttl": 900}])
@@ -123,7 +125,7 @@ def test_duplicate_rows_the_last_wins_and_the_sync_is_still_idempotent(voxkv: Vo
     assert (plan["add"], plan["update"], plan["unchanged"], plan["duplicates"]) == (1, 1, 1, 3)
     assert voxkv.emu.items() == {"d:1": "newest", "d:2": "keep", "d:3": "b"}
     writes = voxkv.writes()
-    assert summary(voxkv("sync", "in.jsonl", "--prefix", "d:", "--json"))["written"] == 0
+    assert summary(voxkv.quick("sync", "in.jsonl", "--prefix", "d:", "--json"))["written"] == 0
     assert voxkv.writes() == writes
 
 
@@ -131,7 +133,7 @@ def test_csv_sync(voxkv: Voxkv) -> None:
     (voxkv.cwd / "in.csv").write_text('key,value\nc:1,"multi\nline"\nc:2,b\n')
     assert voxkv("sync", "in.csv", "--prefix", "c:").returncode == 0
     assert voxkv.emu.items() == {"c:1": "multi\nline", "c:2": "b"}
-    assert summary(voxkv("sync", "in.csv", "--prefix", "c:", "--json"))["written"] == 0
+    assert summary(voxkv.quick("sync", "in.csv", "--prefix", "c:", "--json"))["written"] == 0
 
 
 def test_an_interrupted_sync_says_so_and_a_rerun_finishes(voxkv: Voxkv) -> None:
@@ -144,7 +146,7 @@ def test_an_interrupted_sync_says_so_and_a_rerun_finishes(voxkv: Voxkv) -> None:
     assert proc.returncode == 130, err
     assert "interrupted while writing; run the same command again" in err
     voxkv.emu.set_faults(latency=0.001)
-    done = voxkv("sync", "in.jsonl", "--prefix", "i:", "--json")
+    done = voxkv.quick("sync", "in.jsonl", "--prefix", "i:", "--json")
     assert done.returncode == 0
     assert summary(done)["plan"]["unchanged"] >= 50  # what the first run had written
     assert len(voxkv.emu.items()) == 2000
