@@ -80,12 +80,12 @@ def test_import_export_round_trip_with_rejects_rerun(
     assert main(["import", str(source), "--rejects", str(rejects), "--no-progress",
                  "--concurrency", "16", "--rate", "5000", "--ttl", "3600"]) == 1
     err = capsys.readouterr().err
-    assert f"{source}:11: bad row: not JSON" in err
+    assert f"{source}:11: not JSON" in err
     assert f"{source}:21:" in err
-    assert f"{source}:31: ValidationError" in err
+    assert f"{source}:31: key:" in err
     assert len(emulator.items()) == 297
     assert sorted(str(r.get("key")) for r in lines(rejects)) == ["None", "bad key", "rt:20"]
-    assert all("error" in r for r in lines(rejects))
+    assert all("_error" in r and "_line" in r for r in lines(rejects))
 
     # A run that cannot proceed (wrong application) stops at its first error instead of
     # failing every row; once the cause is fixed, the same command writes every row.
@@ -94,9 +94,9 @@ def test_import_export_round_trip_with_rejects_rerun(
                               for i in range(40)))
     rejects2 = tmp_path / "rejects2.jsonl"
     assert main(["import", str(second), "--rejects", str(rejects2), "--no-progress",
-                 "--application-id", "999"]) == 2
+                 "--application-id", "999"]) == 3
     assert len(lines(rejects2)) == 1  # the first answer stopped it
-    assert all("ApplicationNotFoundError" in str(r["error"]) for r in lines(rejects2))
+    assert all("ApplicationNotFoundError" in str(r["_error"]) for r in lines(rejects2))
     assert not any(k.startswith("rt:x") for k in emulator.items())
     assert main(["import", str(second), "--no-progress"]) == 0
 
@@ -119,7 +119,7 @@ def test_csv_import_with_rejects_in_csv(
     with rejects.open(newline="") as f:
         rejected = list(csv.DictReader(f))
     assert [r["key"] for r in rejected] == ["csv 2"]
-    assert "ValidationError" in rejected[0]["error"]
+    assert rejected[0]["_error"].startswith("key:")
     assert emulator.items() == {"csv:1": "a", "csv:3": "c"}
     assert f"{source}:3:" in capsys.readouterr().err
 
