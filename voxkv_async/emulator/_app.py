@@ -40,6 +40,8 @@ def make_app(core: Core) -> web.Application:
     app.router.add_post(f"{CONTROL_PREFIX}/faults", _post_faults)
     app.router.add_get(f"{CONTROL_PREFIX}/modes", _get_modes)
     app.router.add_post(f"{CONTROL_PREFIX}/modes", _post_modes)
+    app.router.add_get(f"{CONTROL_PREFIX}/rate_limit", _get_rate_limit)
+    app.router.add_post(f"{CONTROL_PREFIX}/rate_limit", _post_rate_limit)
     app.on_response_prepare.append(_stamp_date)
     return app
 
@@ -70,9 +72,13 @@ async def _api(request: web.Request) -> web.StreamResponse:
     authorization = request.headers.get("Authorization")
     core.stats.saw_token(authorization)
 
+    # The network delay comes first, on the way in: a request drawing more jitter than
+    # a later one reaches the store after it. Then the rate limit, then the faults.
     delay = core.injector.delay()
     if delay:
         await asyncio.sleep(delay)
+    if not core.limiter.take():
+        return _rate_limited(request, core)
     fault = core.injector.draw(method)
     if fault in _EARLY_FAULTS:
         return _EARLY_FAULTS[fault](request, core)
@@ -141,6 +147,25 @@ def _drop(request: web.Request, core: Core) -> web.StreamResponse:
         transport.abort()
     # Nothing can be written any more; aiohttp discards this response.
     return web.Response(status=500)
+
+
+def _rate_limited(request: web.Request, core: Core) -> web.StreamResponse:
+    """A refusal by the rate limit, in the configured shape; nothing is applied."""
+    core.stats.throttled += 1
+    answer = core.rate_limit.answer
+    if answer == "http_429":
+        return web.Response(
+            status=429,
+            text="429 Too Many Requests",
+            headers={"Retry-After": str(core.limiter.retry_after())},
+        )
+    if answer == "code_416":
+        failure = ApiFailure(
+            416, f"Repeat the request after {core.limiter.retry_after()} seconds"
+        )
+    else:
+        failure = ApiFailure(340, "Rate limit exceeded")
+    return web.json_response(core.failure(failure))
 
 
 _EARLY_FAULTS: dict[str | None, Callable[[web.Request, Core], web.StreamResponse]] = {
@@ -219,6 +244,19 @@ async def _post_modes(request: web.Request) -> web.Response:
     except (TypeError, ValueError) as exc:
         raise _bad_request(str(exc)) from None
     return web.json_response(core.modes.to_json())
+
+
+async def _get_rate_limit(request: web.Request) -> web.Response:
+    return web.json_response(request.app[CORE].rate_limit.to_json())
+
+
+async def _post_rate_limit(request: web.Request) -> web.Response:
+    core = request.app[CORE]
+    try:
+        core.rate_limit = core.rate_limit.evolve(await _json_object(request))
+    except (TypeError, ValueError) as exc:
+        raise _bad_request(str(exc)) from None
+    return web.json_response(core.rate_limit.to_json())
 
 
 async def _json_object(request: web.Request) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from ._api import Context, call
 from ._errors import ApiFailure
 from ._faults import FaultInjector, Faults
 from ._modes import EmulatorModes
+from ._ratelimit import RateLimit, RateLimiter
 from ._stats import EmulatorStats
 from ._store import Clock, Item, Store
 from ._tokens import Account, TokenVerifier
@@ -27,6 +28,8 @@ class Core:
         modes: EmulatorModes,
         faults: Faults,
         seed: int | None,
+        rate_limit: RateLimit | None = None,
+        rate_clock: Clock | None = None,
     ) -> None:
         self.stats = EmulatorStats()
         self.store = Store(clock)
@@ -35,6 +38,8 @@ class Core:
         self.verifier = TokenVerifier(self.token_clock, self.stats)
         self.injector = FaultInjector(faults, seed, self.stats.faults)
         self.modes = modes
+        #: The server-side rate limit's bucket, checked before faults and the store.
+        self.limiter = RateLimiter(rate_limit or RateLimit(), rate_clock)
         self.applications: set[int] = set()
         #: The storage of each child account (key owners share :attr:`store`).
         self.child_stores: dict[str, Store] = {}
@@ -46,6 +51,14 @@ class Core:
     @faults.setter
     def faults(self, faults: Faults) -> None:
         self.injector.faults = faults
+
+    @property
+    def rate_limit(self) -> RateLimit:
+        return self.limiter.settings
+
+    @rate_limit.setter
+    def rate_limit(self, rate_limit: RateLimit) -> None:
+        self.limiter.settings = rate_limit
 
     def add_account(self, account: Account) -> None:
         self.verifier.add(account)
@@ -79,7 +92,8 @@ class Core:
         return self.store.dump()
 
     def reset(self) -> None:
-        """Empty the store, zero the counters, forget verified tokens."""
+        """Empty the store, zero the counters, forget verified tokens, refill the bucket."""
+        self.limiter.fill()
         self.store.clear()
         for store in self.child_stores.values():
             store.clear()

@@ -57,9 +57,15 @@ class Faults:
     Each request draws one number and gets at most one of the fault kinds; the rates
     must therefore add up to at most 1. Latency is added to every API request.
 
+    Latency and jitter delay a request on its way in, before anything else happens to
+    it (the rate limit, the fault draw, the store): as on a real network, a request
+    that draws more jitter than a later one reaches the store after it, so two writes
+    to one key sent A then B can be applied B then A (the last applied wins).
+
     Attributes:
-        latency: Seconds added to every answer.
-        jitter: Up to this many more seconds, uniformly drawn.
+        latency: Seconds added to every answer, before the request is applied.
+        jitter: Up to this many more seconds, uniformly drawn per request (requests
+            overtake each other).
         http_503: Answered HTTP 503 with a plain-text body, as a gateway would.
         http_429: Answered HTTP 429 with ``Retry-After: <retry_after>``.
         code_2: Answered ``{"error": {"code": 2}}`` (internal error).

@@ -19,6 +19,7 @@ from ._certs import ca_file, ca_pem, client_ssl_context, generate_credentials, s
 from ._core import Core
 from ._faults import Faults
 from ._modes import EmulatorModes
+from ._ratelimit import RateLimit
 from ._stats import EmulatorStats
 from ._store import Clock, Item
 from ._tokens import Account
@@ -54,6 +55,12 @@ class Emulator:
         seed: Seeds the fault injector, for reproducible runs.
         faults: The initial :class:`Faults`; none by default.
         modes: The initial :class:`EmulatorModes`.
+        rate_limit: A server-side :class:`RateLimit` (a token bucket for the whole
+            emulator, i.e. per account); none by default. Change it at run time with
+            :attr:`rate_limit` or ``POST /_emulator/rate_limit``.
+        rate_clock: The monotonic clock the rate limit's bucket fills on
+            (``time.monotonic`` by default); a :class:`FakeClock` refills it without
+            sleeping.
         accounts: Service accounts whose tokens are accepted; the first one is
             :attr:`credentials`. By default one is generated (account id 1000001).
         application_id: The application the emulator knows (see
@@ -76,6 +83,8 @@ class Emulator:
         seed: int | None = None,
         faults: Faults | None = None,
         modes: EmulatorModes | None = None,
+        rate_limit: RateLimit | None = None,
+        rate_clock: Clock | None = None,
         accounts: Sequence[Credentials] | None = None,
         application_id: int = DEFAULT_APPLICATION_ID,
         state_dir: str | os.PathLike[str] | None = None,
@@ -92,6 +101,8 @@ class Emulator:
             modes=modes or EmulatorModes(),
             faults=faults or Faults(),
             seed=seed,
+            rate_limit=rate_limit,
+            rate_clock=rate_clock,
         )
         self._core.applications.add(application_id)
         self._accounts: list[Credentials] = []
@@ -267,13 +278,28 @@ class Emulator:
         self.modes = self.modes.evolve(changes)
         return self.modes
 
+    @property
+    def rate_limit(self) -> RateLimit:
+        """The server-side rate limit; assign a new :class:`RateLimit` to change it."""
+        return self._core.rate_limit
+
+    @rate_limit.setter
+    def rate_limit(self, rate_limit: RateLimit) -> None:
+        self._core.rate_limit = rate_limit
+
+    def set_rate_limit(self, **changes: Any) -> RateLimit:
+        """Change some rate-limit settings, e.g. ``emu.set_rate_limit(rate=300)``."""
+        self.rate_limit = self.rate_limit.evolve(changes)
+        return self.rate_limit
+
     def seed(self, seed: int | None) -> None:
         """Restart the fault injector's random sequence from ``seed``."""
         self._core.injector.seed(seed)
 
     @property
     def stats(self) -> EmulatorStats:
-        """Counters: requests, connections, tokens, signature checks, errors, faults."""
+        """Counters: requests, connections, tokens, signature checks, errors, faults,
+        throttled requests."""
         return self._core.stats
 
     def dump(self, *, account_id: int | str | None = None) -> dict[int, list[Item]]:
@@ -289,7 +315,8 @@ class Emulator:
         return {i.key: i.value for i in self.dump(account_id=account_id).get(app, [])}
 
     def reset(self) -> None:
-        """Empty the store and zero the counters; faults and modes stay."""
+        """Empty the store, zero the counters, refill the rate limit's bucket; the
+        settings (faults, modes, rate limit) stay."""
         self._core.reset()
 
     def _server_ssl(self) -> ssl.SSLContext | None:

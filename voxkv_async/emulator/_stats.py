@@ -22,6 +22,8 @@ class EmulatorStats:
         signature_checks: RSA signature verifications performed (cache misses).
         errors: Error envelopes sent, by API code.
         faults: Injected faults by kind (see :data:`FAULT_KINDS`, plus ``"latency"``).
+        throttled: API requests refused by the server-side rate limit (``RateLimit``);
+            not applied, and not counted in ``faults``.
     """
 
     requests: Counter[str] = attrs.field(factory=Counter)
@@ -30,6 +32,7 @@ class EmulatorStats:
     signature_checks: int = 0
     errors: Counter[int] = attrs.field(factory=Counter)
     faults: Counter[str] = attrs.field(factory=Counter)
+    throttled: int = 0
     _seen: set[object] = attrs.field(factory=set, repr=False)
 
     @property
@@ -61,6 +64,7 @@ class EmulatorStats:
         self.signature_checks = 0
         self.errors.clear()
         self.faults.clear()
+        self.throttled = 0
         self._seen = set()
 
     def to_json(self) -> dict[str, Any]:
@@ -73,6 +77,7 @@ class EmulatorStats:
             "signature_checks": self.signature_checks,
             "errors": {str(code): n for code, n in self.errors.items()},
             "faults": dict(self.faults),
+            "throttled": self.throttled,
         }
 
 
