@@ -84,12 +84,12 @@ class _Output:
 
 class _ExportJob:
     def __init__(self, args: argparse.Namespace) -> None:
+        self.started = time.monotonic()
         self.args = args
         self.prefix = check_key(args.prefix, "--prefix")
         self.written = KeyTable(columns=1)  # key hash -> expires_at
         self.bar = Bar(show_progress(args), None, "export", unit=" keys")
         self.drift: Drift | None = None
-        self.started = time.monotonic()
         self.output = _Output(args.output)
 
     async def run(self) -> None:

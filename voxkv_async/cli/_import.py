@@ -115,6 +115,7 @@ class _ImportJob:
     """One ``voxkv import``: its input, rejects, checkpoint, and outcome."""
 
     def __init__(self, args: argparse.Namespace) -> None:
+        self.started = time.monotonic()
         self.args = args
         self.path: Path = args.file
         self.fmt = _format_of(args)
@@ -139,7 +140,6 @@ class _ImportJob:
         self.feed = _Feed(records, self.rejects, self.checkpoint)
         self.report = BulkReport(max_failures=0)
         self.aborted: BulkAbortedError | None = None
-        self.started = time.monotonic()
 
     def _read_header(self) -> list[str] | None:
         if self.fmt != "csv":

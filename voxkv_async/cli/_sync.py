@@ -48,6 +48,7 @@ class _SyncJob:
     """One ``voxkv sync``: its input, plan and outcome."""
 
     def __init__(self, args: argparse.Namespace) -> None:
+        self.started = time.monotonic()
         self.args = args
         self.prefix = check_key(args.prefix, "--prefix")
         self.max_delete = _max_delete(args.max_delete)
@@ -70,7 +71,6 @@ class _SyncJob:
         self.deletes = BulkReport(max_failures=0)
         self.delete_failures = 0
         self.aborted: BulkAbortedError | None = None
-        self.started = time.monotonic()
 
     def _input_path(self) -> Path:
         if not is_stdio(self.args.file):

@@ -1,0 +1,193 @@
+"""The file jobs at scale: ``python -m benchmarks.file_jobs [--rows N]``.
+
+Against the emulator (0 ms latency, its own process, TLS), each measured in a fresh
+process, peak memory from that process's ``ru_maxrss`` (``os.wait4``):
+
+1. ``set_many`` over a generator of N items (the library, the reference);
+2. ``voxkv import`` of a JSON Lines file of the same N rows;
+3. the same with ``--checkpoint`` (the cost of recording progress durably);
+4. ``voxkv sync`` of that file over the N keys now stored (a plan, no write);
+5. ``voxkv sync`` of a file with every 10th value changed (N/10 writes);
+6. ``voxkv export`` of the N keys.
+
+Each run writes to an application of its own, so every import starts from an empty
+store. Throughput is rows (or keys) over the job's own elapsed time, interpreter
+start-up excluded; "baseline" is the peak RSS of the same command on an empty input, so
+"growth" is what the N rows cost. Results: ``benchmarks/results/file_jobs-latest.json``
+and ``.md``. Defaults to 1,000,000 rows (tens of minutes); ``--rows 20000`` runs in
+about a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.emulator import EmulatorProcess
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def key_of(i: int) -> str:
+    return f"bench:{i:08d}"
+
+
+def value_of(i: int, changed: bool = False) -> str:
+    return f"{'changed' if changed else 'value'}-{i}-" + "x" * 24
+
+
+def write_file(path: Path, rows: int, changed_every: int = 0) -> None:
+    with path.open("w", encoding="utf-8") as f:
+        for i in range(rows):
+            changed = bool(changed_every) and i % changed_every == 0
+            f.write(json.dumps({"key": key_of(i), "value": value_of(i, changed)}) + "\n")
+
+
+# --- one measured child process ----------------------------------------------------------
+
+
+def run_rss(command: list[str], env: dict[str, str]) -> dict[str, Any]:
+    """Run ``command``: its exit code, JSON summary, wall time and own peak RSS (MB)."""
+    start = time.perf_counter()
+    with tempfile.TemporaryFile() as err_file:
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err_file, env=env)
+        assert proc.stdout is not None
+        out = proc.stdout.read().decode()
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err_file.seek(0)
+        err = err_file.read().decode(errors="replace")
+    wall = time.perf_counter() - start
+    lines = [line for line in out.splitlines() if line.startswith("{")]
+    summary = json.loads(lines[-1]) if lines else {}
+    if proc.returncode != 0:
+        print(err[-2000:], file=sys.stderr)
+    return {"exit_code": proc.returncode, "summary": summary, "wall_s": round(wall, 2),
+            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+
+
+async def _library(rows: int, app: int, concurrency: int) -> dict[str, Any]:
+    from voxkv_async import Credentials, VoxKV
+
+    creds = Credentials.from_env()
+    async with VoxKV(creds, app, ca_file=os.environ["VOXKV_CA_FILE"]) as kv:
+        items = ((key_of(i), value_of(i)) for i in range(rows))
+        start = time.perf_counter()
+        report = await kv.set_many(items, concurrency=concurrency)
+        elapsed = time.perf_counter() - start
+    return {"written": report.succeeded, "failed": report.failed, "elapsed": elapsed}
+
+
+def library_child(rows: int, app: int, concurrency: int) -> None:
+    print(json.dumps(asyncio.run(_library(rows, app, concurrency))))
+
+
+# --- the runs ---------------------------------------------------------------------------
+
+
+def measure(rows: int, concurrency: int) -> dict[str, Any]:
+    with EmulatorProcess(0.0) as emu, tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        env = {**os.environ, "VOXKV_BASE_URL": emu.base_url, "VOXKV_CA_FILE": emu.ca,
+               "VOXIMPLANT_CREDENTIALS": emu.creds, "VOXKV_APPLICATION_ID": "1"}
+        data, changed, empty = folder / "rows.jsonl", folder / "changed.jsonl", folder / "0.jsonl"
+        write_file(data, rows)
+        write_file(changed, rows, changed_every=10)
+        empty.write_text("")
+        cli = [sys.executable, "-m", "voxkv_async"]
+        conc = ["--concurrency", str(concurrency), "--no-progress", "--json"]
+        results: dict[str, Any] = {}
+
+        def job(name: str, *args: str) -> None:
+            print(f"[file_jobs] {name} ...", file=sys.stderr, flush=True)
+            results[name] = run_rss([*cli, *args], env)
+            print(f"[file_jobs] {name}: {json.dumps(results[name])[:300]}", file=sys.stderr)
+
+        results["library set_many"] = run_rss(
+            [sys.executable, "-m", "benchmarks.file_jobs", "--child-library", str(rows),
+             "--app", "11", "--concurrency", str(concurrency)], env)
+        print(f"[file_jobs] library: {results['library set_many']}", file=sys.stderr)
+        results["library baseline"] = run_rss(
+            [sys.executable, "-m", "benchmarks.file_jobs", "--child-library", "0",
+             "--app", "10", "--concurrency", str(concurrency)], env)
+        job("import baseline", "import", str(empty), "--application-id", "10", *conc)
+        job("import", "import", str(data), "--application-id", "12", *conc)
+        job("import --checkpoint", "import", str(data), "--application-id", "13",
+            "--checkpoint", str(folder / "ckpt"), *conc)
+        job("sync baseline", "sync", str(empty), "--prefix", "bench:", "--application-id",
+            "10", *conc)
+        job("sync, nothing differs", "sync", str(data), "--prefix", "bench:",
+            "--application-id", "12", *conc)
+        job("sync, 10% differ", "sync", str(changed), "--prefix", "bench:",
+            "--application-id", "12", *conc)
+        job("export baseline", "export", "--prefix", "bench:", "--application-id", "10",
+            "-o", str(folder / "e0.jsonl"), "--no-progress", "--json")
+        job("export", "export", "--prefix", "bench:", "--application-id", "12",
+            "-o", str(folder / "export.jsonl"), "--no-progress", "--json")
+        return results
+
+
+def table(rows: int, results: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    lib = results["library set_many"]
+    lib_rate = lib["summary"]["written"] / lib["summary"]["elapsed"]
+    lines = [f"**File jobs, {rows:,} rows** (emulator at 0 ms latency over TLS, "
+             f"{platform.processor() or platform.machine()}, Python "
+             f"{platform.python_version()}, 64 in flight)", "",
+             "| job | rows or keys | elapsed s | per second | vs set_many | peak RSS MB "
+             "| growth over empty input MB | exit |", "|---|---|---|---|---|---|---|---|"]
+    figures: dict[str, Any] = {"rows": rows, "library_rate": round(lib_rate)}
+    baselines = {"library set_many": "library baseline", "import": "import baseline",
+                 "import --checkpoint": "import baseline",
+                 "sync, nothing differs": "sync baseline", "sync, 10% differ": "sync baseline",
+                 "export": "export baseline"}
+    for name, base in baselines.items():
+        r = results[name]
+        s = r["summary"]
+        elapsed = s.get("elapsed", 0.0) or 1e-9
+        count = s.get("written", s.get("keys", 0))
+        if name.startswith("sync"):
+            count = (s.get("plan") or {}).get("stored", 0)
+        rate = count / elapsed
+        growth = r["peak_rss_mb"] - results[base]["peak_rss_mb"]
+        ratio = rate / lib_rate if name.startswith("import") or name == "library set_many" \
+            else None
+        lines.append(f"| {name} | {count:,} | {elapsed:.1f} | {rate:,.0f} | "
+                     + (f"{ratio:.2f}" if ratio is not None else "–")
+                     + f" | {r['peak_rss_mb']:.0f} | {growth:+.0f} | {r['exit_code']} |")
+        figures[name] = {"count": count, "elapsed_s": round(elapsed, 2), "rate": round(rate),
+                         "vs_set_many": None if ratio is None else round(ratio, 3),
+                         "peak_rss_mb": r["peak_rss_mb"], "growth_mb": round(growth, 1),
+                         "exit_code": r["exit_code"]}
+    return figures, "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--child-library", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--app", type=int, default=11, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child_library is not None:
+        library_child(args.child_library, args.app, args.concurrency)
+        return
+    results = measure(args.rows, args.concurrency)
+    figures, markdown = table(args.rows, results)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "file_jobs-latest.json").write_text(
+        json.dumps({"figures": figures, "runs": results}, indent=2) + "\n")
+    (RESULTS / "file_jobs-latest.md").write_text(markdown)
+    print(markdown)
+
+
+if __name__ == "__main__":
+    main()
