@@ -104,7 +104,7 @@ def test_a_changed_file_is_refused_by_an_old_checkpoint(voxkv: Voxkv) -> None:
     done = voxkv.quick("import", "in.jsonl", "--checkpoint", "c.ckpt", "--json")
     assert done.returncode == 2
     assert "was made for another input" in done.stderr
-    assert f"{source.resolve()} ({source.stat().st_size} bytes)" in done.stderr
+    assert f"{source.resolve()} ({source.stat().st_size} bytes, jsonl)" in done.stderr
     assert summary(done)["status"] == "error"
     assert voxkv.sets() == before
 

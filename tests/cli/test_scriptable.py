@@ -21,6 +21,7 @@ def test_exit_codes_tell_usage_from_partial_from_aborted(voxkv: Voxkv) -> None:
     assert summary(missing)["status"] == "error"
     assert voxkv.quick("import", "ok.jsonl", "--ttl", "0").returncode == 2
     assert voxkv.quick("export", "--prefix", "bad prefix").returncode == 2
+    assert voxkv.quick("export", "--prefix", "x:", "--json").returncode == 2  # stdout: data
 
 
 def test_exit_3_when_the_job_cannot_proceed(voxkv: Voxkv) -> None:
@@ -33,7 +34,8 @@ def test_exit_3_when_the_job_cannot_proceed(voxkv: Voxkv) -> None:
     assert result["error"].startswith("ApplicationNotFoundError")
     assert result["written"] == 0
     assert "could not proceed: ApplicationNotFoundError" in done.stderr
-    exported = voxkv.quick("export", "--prefix", "a:", "--application-id", "999", "--json")
+    exported = voxkv.quick("export", "--prefix", "a:", "--application-id", "999", "-o",
+                           "a.jsonl", "--json")
     assert exported.returncode == 3
     assert summary(exported)["status"] == "error"
     synced = voxkv.quick("sync", "in.jsonl", "--prefix", "a:", "--application-id", "999")

@@ -27,7 +27,7 @@ import attrs
 
 from .._models import KeyInfo
 from .._validation import check_key
-from ._connection import EXIT_OK, EXIT_PARTIAL, connected, is_stdio
+from ._connection import EXIT_OK, EXIT_PARTIAL, UsageError, connected, is_stdio
 from ._jobs import Bar, Interrupts, finish, show_progress
 from ._keytable import KeyTable
 
@@ -87,6 +87,8 @@ class _ExportJob:
         self.started = time.monotonic()
         self.args = args
         self.prefix = check_key(args.prefix, "--prefix")
+        if args.json and is_stdio(args.output):
+            raise UsageError("--json needs -o FILE: standard output carries the export")
         self.written = KeyTable(columns=1)  # key hash -> expires_at
         self.bar = Bar(show_progress(args), None, "export", unit=" keys")
         self.drift: Drift | None = None

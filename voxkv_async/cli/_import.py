@@ -154,8 +154,10 @@ class _ImportJob:
         if path is None:
             return None
         size = self.path.stat().st_size
-        return Checkpoint.open(path, Checkpoint.file_fingerprint(self.path),
-                               source=f"{self.path.resolve()} ({size} bytes)")
+        # The format is part of it: the same bytes read as CSV have other rows.
+        fingerprint = f"{Checkpoint.file_fingerprint(self.path)}:{self.fmt}"
+        return Checkpoint.open(path, fingerprint,
+                               source=f"{self.path.resolve()} ({size} bytes, {self.fmt})")
 
     async def run(self) -> None:
         args = self.args
@@ -177,20 +179,29 @@ class _ImportJob:
     # --- the outcome -------------------------------------------------------------------
 
     def finish(self, signum: int | None, exit_signal: int) -> int:
+        """Say what was done (and how to resume); the exit code."""
+        feed, report = self.feed, self.report
+        stopped = signum is not None or self.aborted is not None
+        rest = self._count_rest() if stopped else 0
+        if not stopped:
+            self.bar.set_total(feed.read)  # the line count was an estimate
         self.bar.close()
         self.rejects.close()
-        feed, report = self.feed, self.report
-        not_done = feed.read - feed.rejected - feed.skipped - report.done
-        rest = self._count_rest() if signum is not None or self.aborted else 0
-        not_done += rest or 0
-        everything = not_done == 0 and report.failed == 0 and feed.rejected == 0
+        not_done = feed.read - feed.rejected - feed.skipped - report.done + (rest or 0)
+        complete = not_done == 0 and report.failed == 0 and feed.rejected == 0
         code = (exit_signal if signum is not None else EXIT_ABORTED if self.aborted
-                else EXIT_OK if everything else EXIT_PARTIAL)
-        removed = self._settle_checkpoint(everything and signum is None and not self.aborted)
-        summary: dict[str, Any] = {
+                else EXIT_OK if complete else EXIT_PARTIAL)
+        removed = self._settle_checkpoint(complete and not stopped)
+        summary = self._summary(code, not_done, rest, removed)
+        self._explain(summary, signum)
+        return finish(self.args, summary, _line(summary))
+
+    def _summary(self, code: int, not_done: int, rest: int | None,
+                 removed: bool) -> dict[str, Any]:
+        feed, report, aborted = self.feed, self.report, self.aborted
+        return {
             "command": "import", "status": _status(code), "exit_code": code,
-            "input": str(self.path), "format": self.fmt,
-            "rows": feed.read + (rest or 0),
+            "input": str(self.path), "format": self.fmt, "rows": feed.read + (rest or 0),
             "written": report.succeeded, "failed": report.failed,
             "rejected": feed.rejected, "skipped": feed.skipped,
             "duplicates": feed.duplicates(), "not_done": not_done,
@@ -199,13 +210,10 @@ class _ImportJob:
             else None,
             "checkpoint": str(self.checkpoint.path) if self.checkpoint else None,
             "checkpoint_removed": removed,
-            "error": f"{type(self.aborted.cause).__name__}: {self.aborted.cause}"
-            if self.aborted else None,
-            "resume": None if code in (EXIT_OK,) else self._resume_hint(),
+            "error": f"{type(aborted.cause).__name__}: {aborted.cause}" if aborted else None,
+            "resume": None if code == EXIT_OK else self._resume_hint(),
             "elapsed": round(time.monotonic() - self.started, 3),
         }
-        self._explain(summary, signum)
-        return finish(self.args, summary, _line(summary))
 
     def _count_rest(self) -> int | None:
         """Records after the last one read (``None`` for standard input: not read)."""

@@ -100,8 +100,8 @@ class Interrupts:
             print(f"\nvoxkv {self._name}: interrupted again: exiting now", file=sys.stderr)
             os._exit(_SIGNAL_EXIT.get(signal.Signals(signum), 130))
         self.signal = signum
-        print(f"\nvoxkv {self._name}: {signal.Signals(signum).name}: stopping; "
-              "finishing what is in flight (signal again to exit at once)", file=sys.stderr)
+        print(f"\nvoxkv {self._name}: {signal.Signals(signum).name}: stopping (signal again "
+              "to exit at once)", file=sys.stderr)
         self._task.cancel()
 
     def __enter__(self) -> Self:
