@@ -154,7 +154,8 @@ def _check_utf8(taken: list[tuple[int, bytes]]) -> None:
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise BadRecord(f"line {number}: {undecodable(raw, exc)}") from None
+            where = f"line {number}: " if len(taken) > 1 else ""  # in a multi-line record
+            raise BadRecord(where + undecodable(raw, exc)) from None
 
 
 def _reparse(header: list[str], raw: bytes, outer: dict[str, Any]) -> dict[str, Any]:
