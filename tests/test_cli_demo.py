@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from voxkv_async import Credentials, VoxKV
+from voxkv_async import Credentials, RateLimitedError, RetryPolicy, VoxKV
 from voxkv_async.cli import build_parser
 
 VOXKV = [sys.executable, "-m", "voxkv_async.cli"]
@@ -183,3 +183,55 @@ def test_uvloop_switch_runs_the_demo_on_uvloop(capsys: pytest.CaptureFixture[str
         assert cli.main(["--uvloop", "demo", "--keys", "50", "--concurrency", "8"]) == 0
     assert loops == ["uvloop"]
     assert "OK" in capsys.readouterr().out
+
+
+def test_demo_passes_at_30_percent_faults_and_says_what_happened() -> None:
+    done = subprocess.run(
+        [*VOXKV, "demo", "--keys", "400", "--fault-rate", "0.3", "--seed", "4"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "OK:" in out
+    assert "FAILED" not in out
+    write = next(line for line in out.splitlines() if line.lstrip().startswith("write"))
+    assert re.search(r"\d+ retried, \d+ throttled", write)
+    assert re.search(r"\d+ throttled, \d+ pauses, \d+ retries", out)
+
+
+def test_demo_rate_limit_shows_the_pacer_following_it() -> None:
+    done = subprocess.run(
+        [*VOXKV, "demo", "--keys", "600", "--rate-limit", "400", "--seed", "2"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    pacer = re.search(r"pacer: <AdaptiveRate \w+ rate=([\d.]+)/s", done.stdout)
+    assert pacer, done.stdout
+    assert 50 < float(pacer.group(1)) < 1200  # near the limit, neither collapsed nor unpaced
+
+
+async def test_emulator_command_serves_a_rate_limit(tmp_path: Path) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        *VOXKV, "emulator", "--port", "0", "--state-dir", str(tmp_path),
+        "--rate-limit", "5", "--rate-burst", "2", "--rate-answer", "http_429",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        env = await asyncio.wait_for(_read_announcement(proc), timeout=30)
+        control = env["VOXKV_BASE_URL"].replace("/platform_api", "/_emulator/rate_limit")
+        async with aiohttp.ClientSession() as session, session.get(control) as resp:
+            settings = await resp.json()
+        assert settings["rate"] == 5
+        assert settings["burst"] == 2
+        assert settings["answer"] == "http_429"
+        async with VoxKV(Credentials.from_file(env["VOXIMPLANT_CREDENTIALS"]),
+                         application_id=int(env["VOXKV_APPLICATION_ID"]),
+                         base_url=env["VOXKV_BASE_URL"], retry=RetryPolicy.disabled()) as kv:
+            outcomes = await asyncio.gather(*(kv.set(f"r:{i}", "v") for i in range(6)),
+                                            return_exceptions=True)
+        refused = [o for o in outcomes if isinstance(o, RateLimitedError)]
+        assert len(refused) >= 3  # a burst of 2, then 5/s: most of 6 at once are refused
+        assert all(o.status == 429 and o.retry_after for o in refused)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), timeout=10)

@@ -28,7 +28,7 @@ __all__ = ["register_emulator"]
 
 def register_emulator(subparsers: Any) -> None:
     """Add ``voxkv emulator``."""
-    from voxkv_async.emulator import EmulatorModes, Faults
+    from voxkv_async.emulator import EmulatorModes, Faults, RateLimit
 
     p = subparsers.add_parser(
         "emulator",
@@ -60,6 +60,7 @@ def register_emulator(subparsers: Any) -> None:
         "has storage of its own (repeatable)",
     )
     _add_fault_flags(p, Faults)
+    _add_rate_limit_flags(p, RateLimit)
     _add_mode_flags(p, EmulatorModes)
     p.set_defaults(handler=_emulator)
 
@@ -102,6 +103,21 @@ def _add_fault_flags(parser: argparse.ArgumentParser, faults_cls: type[Any]) -> 
             )
 
 
+def _add_rate_limit_flags(parser: argparse.ArgumentParser, limit_cls: type[Any]) -> None:
+    group = parser.add_argument_group(
+        "server-side rate limit (a token bucket; refused requests are not applied)")
+    for field in attrs.fields(limit_cls):
+        meta = field.metadata
+        group.add_argument(
+            meta["flag"],
+            dest=f"rate__{field.name}",
+            type=None if "choices" in meta else float if meta.get("kind") == "float" else int,
+            choices=meta.get("choices"),
+            metavar=None if "choices" in meta else "N",
+            help=meta["help"],
+        )
+
+
 def _add_mode_flags(parser: argparse.ArgumentParser, modes_cls: type[Any]) -> None:
     group = parser.add_argument_group("answers where the real API is undocumented")
     for field in attrs.fields(modes_cls):
@@ -138,20 +154,21 @@ def _prefixed(args: argparse.Namespace, prefix: str) -> dict[str, Any]:
 
 
 def _emulator(args: argparse.Namespace) -> int:
-    from voxkv_async.emulator import EmulatorModes, Faults
+    from voxkv_async.emulator import EmulatorModes, Faults, RateLimit
 
     try:
         faults = Faults.spread(
             args.fault_rate, latency=args.latency, jitter=args.jitter
         ).evolve(_prefixed(args, "faults__"))
         modes = EmulatorModes(**_prefixed(args, "modes__"))
+        rate_limit = RateLimit(**_prefixed(args, "rate__"))
     except (TypeError, ValueError) as exc:
         print(f"voxkv emulator: {exc}", file=sys.stderr)
         return 2
-    return run_coroutine(_serve(args, faults, modes), args)
+    return run_coroutine(_serve(args, faults, modes, rate_limit), args)
 
 
-async def _serve(args: argparse.Namespace, faults: Any, modes: Any) -> int:
+async def _serve(args: argparse.Namespace, faults: Any, modes: Any, rate_limit: Any) -> int:
     from voxkv_async.emulator import Emulator
 
     temporary = args.state_dir is None
@@ -163,6 +180,7 @@ async def _serve(args: argparse.Namespace, faults: Any, modes: Any) -> int:
         seed=args.seed,
         faults=faults,
         modes=modes,
+        rate_limit=rate_limit,
         application_id=args.application_id,
         state_dir=state_dir,
     )
