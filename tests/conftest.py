@@ -12,8 +12,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from voxkv_async import Credentials
 
-# Scans every log record and error message of the whole run for tokens, keys and values.
-pytest_plugins = ["secret_guard"]
+# secret_guard scans every log record and error message of the whole run for tokens, keys
+# and values; _docs_support has the fixture emulator_env of the docs' and README's tests.
+pytest_plugins = ["secret_guard", "_docs_support"]
 
 
 def _give_client_response_a_stream_writer() -> None:

@@ -2,94 +2,23 @@
 
 Code blocks are found by their title (```` ```python title="first_calls.py" ````) in the
 Markdown under ``docs/``; scripts run in a subprocess, as a reader would run them,
-against ``voxkv emulator`` started as the tutorial starts it, or in-process.
+against ``voxkv emulator`` started as the tutorial starts it, or in-process (the helpers
+are in ``tests/_docs_support.py``, shared with ``tests/test_readme.py``).
 """
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import re
-import signal
-import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from _docs_support import TIMING, block, blocks, load_module, output_after, run, shell_env
 from aiohttp.test_utils import TestClient, TestServer
 
 from voxkv_async.emulator import Emulator
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
-BLOCK = re.compile(r'^```(?P<lang>\w+)(?: title="(?P<title>[^"]+)")?\n(?P<code>.*?)^```$',
-                   re.MULTILINE | re.DOTALL)
-
-
-def blocks(page: str) -> list[re.Match[str]]:
-    return list(BLOCK.finditer((DOCS / page).read_text(encoding="utf-8")))
-
-
-def block(page: str, title: str) -> str:
-    """The code block titled ``title`` on ``page``."""
-    found = [b["code"] for b in blocks(page) if b["title"] == title]
-    assert len(found) == 1, f"{page}: {len(found)} blocks titled {title!r}"
-    return found[0]
-
-
-def output_after(page: str, title: str) -> str:
-    """The ```` ```text ```` block that follows the block titled ``title``: its output."""
-    found = blocks(page)
-    index = next(i for i, b in enumerate(found) if b["title"] == title)
-    following = [b for b in found[index + 1 :] if b["lang"] == "text"]
-    assert following, f"{page}: no output block after {title!r}"
-    return following[0]["code"]
-
-
-def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True,
-                          timeout=120, check=False)
-
-
-def shell_env(extra: dict[str, str]) -> dict[str, str]:
-    """The environment of a reader's shell: this venv's ``voxkv`` and ``python`` first."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VOXKV_")}
-    env.pop("VOXIMPLANT_CREDENTIALS", None)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    return {**env, **extra}
-
-
-@pytest.fixture
-def emulator_env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    """``voxkv emulator --tls --state-dir emu`` as in the tutorial (on a free port), and
-    the variables it prints, as a reader exports them."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "voxkv_async", "emulator", "--port", "0", "--tls",
-         "--state-dir", str(tmp_path / "emu")],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=tmp_path,
-    )
-    try:
-        printed: dict[str, str] = {}
-        assert process.stdout is not None
-        for line in process.stdout:
-            name, _, value = line.strip().partition("=")
-            printed[name] = value
-            if name == "VOXKV_STATE_DIR":
-                break
-        assert {"VOXKV_BASE_URL", "VOXKV_APPLICATION_ID", "VOXIMPLANT_CREDENTIALS",
-                "VOXKV_CA_FILE"} <= set(printed), printed
-        yield shell_env(printed)
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
-
+# emulator_env, the fixture of `voxkv emulator` in a subprocess, is in _docs_support.
 
 # --- the tutorial -------------------------------------------------------------------------
 
@@ -131,16 +60,6 @@ def test_tutorial_in_process(tmp_path: Path) -> None:
 # --- how-to guides --------------------------------------------------------------------------
 
 
-def load_module(code: str, path: Path) -> ModuleType:
-    path.write_text(code, encoding="utf-8")
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 async def test_web_service(
     voxkv_emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -160,10 +79,6 @@ async def test_web_service(
         assert (await client.put("/profiles/bad%20key", data="x")).status == 400
     assert voxkv_emulator.items() == {"profile:ada": "Ada Lovelace"}
     assert voxkv_emulator.stats.distinct_tokens == 1
-
-
-#: The elapsed time and rate in a summary line: "in 0.70 s (7150 items/s)".
-TIMING = re.compile(r" in [\d.]+ s \(\d+ (?:items|rows)/s\)")
 
 
 def test_bulk_import_script(emulator_env: dict[str, str], tmp_path: Path) -> None:
@@ -199,12 +114,11 @@ def test_bulk_import_command(emulator_env: dict[str, str], tmp_path: Path) -> No
     commands = next(b["code"] for b in blocks("how-to/bulk-import.md")
                     if b["lang"] == "bash" and "voxkv import users.jsonl" in b["code"])
     done = run(["bash", "-c", commands], emulator_env, tmp_path)
-    timing = TIMING
     shown = next(b["code"] for b in blocks("how-to/bulk-import.md")
                  if b["lang"] == "text" and "exit code" in b["code"])
     # stdout and stderr interleave as they please: compare the lines, not their order.
-    got = sorted(timing.sub("", done.stdout + done.stderr).splitlines())
-    assert got == sorted(timing.sub("", shown).splitlines())
+    got = sorted(TIMING.sub("", done.stdout + done.stderr).splitlines())
+    assert got == sorted(TIMING.sub("", shown).splitlines())
     rejects = (tmp_path / "rejects.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(rejects) == 2
     assert all('"_line":' in line and '"_error":' in line for line in rejects)
