@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import time
 from array import array
 from collections.abc import Iterator
@@ -36,6 +35,7 @@ from ._connection import (
 )
 from ._csvrows import CsvInputError, read_csv, read_header
 from ._jobs import Bar, Interrupts, command_line, count_lines, finish, open_input, show_progress
+from ._keytable import count_repeats
 from ._rejects import Rejects, check_distinct
 from ._rows import Reject, Row, RowRules, read_jsonl, read_lines
 
@@ -107,8 +107,7 @@ class _Feed:
 
     def duplicates(self) -> int:
         """Rows sent whose key an earlier row sent had too."""
-        ordered = sorted(self._hashes)
-        return sum(1 for a, b in itertools.pairwise(ordered) if a == b)
+        return count_repeats(self._hashes)
 
 
 class _ImportJob:

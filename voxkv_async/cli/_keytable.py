@@ -17,7 +17,7 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Iterator
 
-__all__ = ["KeyTable"]
+__all__ = ["KeyTable", "count_repeats"]
 
 # Keys sorted at once by freeze(); the runs are then merged.
 _RUN = 1 << 16
@@ -74,3 +74,15 @@ class KeyTable:
         """Slots whose hash the slot before holds too (a key seen more than once)."""
         hashes = self.hashes
         return (i for i in range(1, len(hashes)) if hashes[i] == hashes[i - 1])
+
+
+def count_repeats(hashes: array[int]) -> int:
+    """How many of ``hashes`` equal another one before them (sorted in runs, merged:
+    8 bytes a hash on top of the array, not a list of Python ints)."""
+    runs = [array("q", sorted(hashes[lo:lo + _RUN])) for lo in range(0, len(hashes), _RUN)]
+    repeats = 0
+    previous = None
+    for value in heapq.merge(*runs):
+        repeats += value == previous
+        previous = value
+    return repeats
