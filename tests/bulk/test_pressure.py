@@ -206,3 +206,12 @@ async def test_a_probe_is_a_single_request_while_the_server_is_down() -> None:
         assert report.succeeded == 0
         assert report.pauses == 1
         assert report.failed + len(report.not_attempted) == report.total
+
+
+async def test_throttled_attempts_do_not_count_toward_an_items_attempts() -> None:
+    faults = Faults(code_340=0.5, http_503=0.0)
+    async with Emulator(tls=True, seed=8, faults=faults) as emu, client(emu) as kv:
+        report = await kv.set_many(pairs(200), concurrency=16, adaptive=False,
+                                   retry=RetryPolicy(max_attempts=1))
+        assert_store_matches(report, emu, dict(pairs(200)))
+        assert report.throttled > 50

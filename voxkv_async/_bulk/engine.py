@@ -58,7 +58,8 @@ HOPELESS = (AuthenticationError, PermissionDeniedError, ApplicationNotFoundError
 class Item:
     """One input item between the input and its outcome."""
 
-    __slots__ = ("attempts", "index", "key", "last_error", "maybe_applied", "prepared", "raw")
+    __slots__ = ("attempts", "failures", "index", "key", "last_error", "maybe_applied",
+                 "prepared", "raw")
 
     def __init__(self, index: int, raw: object, key: str, prepared: Any) -> None:
         self.index = index
@@ -66,6 +67,7 @@ class Item:
         self.key = key
         self.prepared = prepared
         self.attempts = 0
+        self.failures = 0  # transient failures other than throttles: what the retry limit counts
         self.maybe_applied = False
         self.last_error: VoxKVError | None = None
 
@@ -284,16 +286,18 @@ class BulkRun:
             self._fail(item, exc)
 
     def _retry_transient(self, item: Item, exc: VoxKVError) -> None:
+        item.failures += 1
         if self._breaker.exhausted:
             tolerance = self._breaker.tolerance
             exc.add_note(f"gave up: no answer from the server for over {tolerance:g} s")
             self._stop_run(item, exc)
-        elif item.attempts >= self._s.item_attempts:
-            exc.add_note(f"gave up after {item.attempts} attempts")
+        elif item.failures >= self._s.item_attempts:
+            exc.add_note(f"gave up after {item.attempts} attempts "
+                         f"({item.failures} transient failures)")
             self._fail(item, exc)
         else:
             retry_after = getattr(exc, "retry_after", None)
-            self._retry_later(item, retry_after or self._s.backoff(item.attempts))
+            self._retry_later(item, retry_after or self._s.backoff(item.failures))
 
     def _retry_later(self, item: Item, delay: float) -> None:
         """Send ``item`` again after ``delay`` s, longer when the retry budget is empty."""

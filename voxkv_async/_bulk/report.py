@@ -69,8 +69,8 @@ class BulkReport:
         failed: Items that failed (validation or the call).
         missing: Of the succeeded: keys not found (``get_many``) or not there to delete
             (``delete_many``).
-        retried: Attempts the client's retry policy repeated during the run (read from
-            ``kv.stats``: it includes other tasks' calls on the same client).
+        retried: Items sent again after a transient failure or a throttle (each time
+            counts; ``kv.stats.retries`` counts them too).
         failures: The failed items, in completion order, up to ``max_failures``.
         failures_dropped: Failures counted but not kept, beyond ``max_failures``.
         unfinished: After a cancel, the ``(index, item)`` pairs that were queued or in

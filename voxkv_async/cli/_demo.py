@@ -23,6 +23,7 @@ from .._bulk import AdaptiveRate, BulkReport
 from .._client import VoxKV
 from .._retry import RetryPolicy
 from ..emulator import Emulator, Faults
+from ._emulator import duration
 from ._runner import run_coroutine
 
 __all__ = ["DEMO_RETRY", "DemoOptions", "register_demo", "run_demo"]
@@ -42,7 +43,7 @@ class DemoOptions:
     Attributes:
         keys: How many keys to write, read, list and delete.
         concurrency: How many calls are in flight at once.
-        latency_ms: Latency the emulator adds to every answer, in milliseconds.
+        latency: Latency the emulator adds to every answer, in seconds.
         fault_rate: Fraction of requests that fail, shared between the fault kinds
             (:meth:`Faults.spread`): the client's retries should hide them all.
         rate_limit: A server-side rate limit for the emulator, requests/s (answered
@@ -52,7 +53,7 @@ class DemoOptions:
 
     keys: int = attrs.field(default=3000, validator=attrs.validators.ge(1))
     concurrency: int = attrs.field(default=64, validator=attrs.validators.ge(1))
-    latency_ms: float = attrs.field(default=0.0, validator=attrs.validators.ge(0))
+    latency: float = attrs.field(default=0.0, validator=attrs.validators.ge(0))
     fault_rate: float = attrs.field(
         default=0.0, validator=[attrs.validators.ge(0), attrs.validators.le(1)]
     )
@@ -81,7 +82,7 @@ class _Timer:
 
 
 def _emulator(options: DemoOptions) -> Emulator:
-    faults = Faults.spread(options.fault_rate, latency=options.latency_ms / 1000)
+    faults = Faults.spread(options.fault_rate, latency=options.latency)
     extra: dict[str, Any] = {}
     if options.rate_limit is not None:
         from ..emulator import RateLimit
@@ -227,7 +228,9 @@ def register_demo(subparsers: Any) -> None:
         "--concurrency", type=int, default=64, help="calls in flight (default: %(default)s)"
     )
     p.add_argument(
-        "--latency", type=float, default=0.0, metavar="MS", help="latency added by the emulator, ms"
+        "--latency", type=duration, default=0.0, metavar="SECONDS",
+        help="latency added by the emulator: seconds, or with a unit (20ms), as for "
+        "voxkv emulator",
     )
     p.add_argument(
         "--fault-rate",
@@ -250,7 +253,7 @@ def _demo(args: argparse.Namespace) -> int:
         options = DemoOptions(
             keys=args.keys,
             concurrency=args.concurrency,
-            latency_ms=args.latency,
+            latency=args.latency,
             fault_rate=args.fault_rate,
             rate_limit=args.rate_limit,
             seed=args.seed,
