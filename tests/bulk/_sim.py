@@ -298,7 +298,7 @@ def simulate(
     """
     if (duration is None) == (items is None):
         raise ValueError("give duration or items")
-    return run_virtual(
+    run: Run = run_virtual(
         lambda clock: _simulate(
             clock,
             make_pacer,
@@ -309,3 +309,4 @@ def simulate(
             items=items,
         )
     )
+    return run
