@@ -111,6 +111,11 @@ class Breaker:
             return
         self._close()
 
+    def on_no_verdict(self, probe: bool = False) -> None:
+        """An attempt that says nothing of the server (refused before it was sent)."""
+        if probe:
+            self._probing = False
+
     def on_failure(self, error: VoxKVError, probe: bool = False) -> None:
         """An attempt failed for an outage-class reason."""
         self._failures += 1

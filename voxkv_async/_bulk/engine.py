@@ -32,6 +32,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, I
 from typing import Any
 
 from .._errors import (
+    ApiError,
     ApplicationNotFoundError,
     AuthenticationError,
     PermissionDeniedError,
@@ -245,12 +246,13 @@ class BulkRun:
                 found = await self._attempt(item)
             except Exception as exc:  # noqa: BLE001 - every error is this attempt's outcome
                 self._inflight.discard(item.index)
+                self._s.tell_pacer(exc)
                 self._failed_attempt(item, exc, probe)
             else:
                 self._inflight.discard(item.index)
                 self._answered.set()
                 self._breaker.on_success(probe)
-                self._s.pacer_success()
+                self._s.tell_pacer(None)
                 self._succeed(item, found)
 
     async def _slow_start(self) -> None:
@@ -265,6 +267,7 @@ class BulkRun:
         if not isinstance(exc, HOPELESS):
             self._answered.set()
         if not isinstance(exc, VoxKVError):
+            self._breaker.on_no_verdict(probe)
             self._fail(item, exc)
             return
         item.last_error = exc
@@ -273,7 +276,6 @@ class BulkRun:
             self._stop_run(item, exc)
         elif isinstance(exc, RateLimitedError):
             self._breaker.on_success(probe)  # the server is up: it answered
-            self._s.pacer_throttle(exc.retry_after)
             self.report.throttled += 1
             self._retry_later(item, exc.retry_after or 0.0)
         elif self._stop is not None:  # the run stopped during this attempt
@@ -281,8 +283,11 @@ class BulkRun:
         elif exc.retryable:
             self._breaker.on_failure(exc, probe)
             self._retry_transient(item, exc)
-        else:
-            self._breaker.on_success(probe)
+        else:  # permanent: an argument the API refused, or one refused before sending
+            if isinstance(exc, ApiError):
+                self._breaker.on_success(probe)  # the server is up: it answered
+            else:
+                self._breaker.on_no_verdict(probe)
             self._fail(item, exc)
 
     def _retry_transient(self, item: Item, exc: VoxKVError) -> None:

@@ -10,7 +10,7 @@ import random
 from collections.abc import Callable
 from typing import Any, Protocol, TypedDict
 
-from .._errors import ValidationError
+from .._errors import ApiError, RateLimitedError, ValidationError
 from .._retry import RetryPolicy
 from .pacing import AdaptiveRate
 from .protocol import BulkClient
@@ -160,15 +160,22 @@ class RunSettings:
         if self._limiter is not None:
             await self._limiter.acquire()
 
-    def pacer_success(self) -> None:
-        """Tell the pacer an answer was not a throttle."""
-        if self.pacer is not None:
-            self.pacer.on_success()
+    def tell_pacer(self, outcome: Exception | None) -> None:
+        """Tell the pacer how an attempt it let through ended.
 
-    def pacer_throttle(self, retry_after: float | None) -> None:
-        """Tell the pacer an answer was a throttle (with the server's hint, if any)."""
-        if self.pacer is not None:
-            self.pacer.on_throttle(retry_after)
+        A throttle (with the server's hint), any other answer (a success or an error
+        envelope: the server took the request), or no answer at all.
+        """
+        pacer = self.pacer
+        if pacer is None:
+            return
+        if outcome is None or (isinstance(outcome, ApiError)
+                               and not isinstance(outcome, RateLimitedError)):
+            pacer.on_success()
+        elif isinstance(outcome, RateLimitedError):
+            pacer.on_throttle(outcome.retry_after)
+        else:
+            pacer.on_error()
 
     def fresh_report(self, operation: str) -> BulkReport:
         """The report to fill: the caller's (which must be fresh) or a new one."""

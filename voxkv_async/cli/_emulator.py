@@ -111,7 +111,7 @@ def _add_rate_limit_flags(parser: argparse.ArgumentParser, limit_cls: type[Any])
         group.add_argument(
             meta["flag"],
             dest=f"rate__{field.name}",
-            type=None if "choices" in meta else float if meta.get("kind") == "float" else int,
+            type=str if "choices" in meta else float if meta.get("kind") == "float" else int,
             choices=meta.get("choices"),
             metavar=None if "choices" in meta else "N",
             help=meta["help"],
