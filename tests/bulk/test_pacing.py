@@ -19,6 +19,13 @@ def new_pacer(clock: VirtualClock) -> AdaptiveRate:
     return AdaptiveRate(clock=clock)
 
 
+def refuse(pacer: AdaptiveRate, clock: VirtualClock, count: int = 70, gap: float = 0.001) -> None:
+    """``count`` throttles, ``gap`` seconds apart: enough for an urgent window's cut."""
+    for _ in range(count):
+        clock.now += gap
+        pacer.on_throttle()
+
+
 def first_time(run: Run, start: float, end: float, ok: float, step: float = 1.0) -> float:
     """The start of the first ``step``-long stretch after ``start`` whose send rate is
     at least ``ok``; ``inf`` if none before ``end``."""
@@ -138,10 +145,7 @@ def test_a_thousand_throttles_at_once_are_one_event() -> None:
 def test_refusals_of_requests_in_flight_make_one_cut_while_pacing() -> None:
     async def main(clock: VirtualClock) -> None:
         pacer = AdaptiveRate(clock=clock)
-        pacer.on_throttle()
-        for _ in range(40):
-            clock.now += 0.001
-            pacer.on_throttle()  # most refused: an urgent window closes, one cut
+        refuse(pacer, clock)  # most refused: an urgent window closes, one cut
         assert pacer.events == 1
         for _ in range(300):  # 300 requests sent at the paced rate, still in flight
             await pacer.acquire()
@@ -208,10 +212,7 @@ def test_pause_for_holds_every_acquire_even_dormant() -> None:
 def test_acquire_paces_at_the_rate() -> None:
     async def main(clock: VirtualClock) -> None:
         pacer = AdaptiveRate(clock=clock)
-        pacer.on_throttle()
-        for _ in range(40):  # an urgent window: cut to ~(1 + 1) / 5 ms = 400/s
-            clock.now += 0.000125
-            pacer.on_throttle()
+        refuse(pacer, clock, gap=0.000125)  # an urgent window: cut to ~1 / 8 ms
         assert pacer.events == 1
         rate = pacer.rate
         start = clock.now
@@ -225,14 +226,11 @@ def test_acquire_paces_at_the_rate() -> None:
 def test_repr_and_snapshot() -> None:
     async def main(clock: VirtualClock) -> None:
         pacer = AdaptiveRate(clock=clock)
-        pacer.on_throttle()
-        for _ in range(40):
-            clock.now += 0.001
-            pacer.on_throttle()
+        refuse(pacer, clock)
         text = repr(pacer)
         assert text.startswith("<AdaptiveRate pacing rate=")
         assert "events=1" in text
-        assert "throttles=41" in text
+        assert "throttles=70" in text
         snap = pacer.snapshot()
         assert set(snap) == {
             "rate", "send_rate", "accepted_rate", "throttled_share", "background_share",
@@ -248,10 +246,8 @@ def test_repr_and_snapshot() -> None:
 def test_shared_between_event_loops() -> None:
     clock = VirtualClock()
     pacer = AdaptiveRate(clock=clock)
-    pacer.on_throttle()
-    for _ in range(40):
-        clock.now += 0.001
-        pacer.on_throttle()
+    refuse(pacer, clock)
+    assert pacer.rate < math.inf
 
     async def burst(_: VirtualClock) -> None:
         await asyncio.gather(*(pacer.acquire() for _ in range(5)))

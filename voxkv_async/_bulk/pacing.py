@@ -20,9 +20,9 @@ estimate the bottleneck from the delivery rate); Firestore BulkWriter's 500/50/5
 The control law (numbers are :class:`PacingTuning` fields):
 
 1. **Windows** close on enough answers AND time (100, more over a background share;
-   0.25 s), after 2 s, or early ("urgent") once ``most`` of 32+ answers in 5 ms were
-   refusals; each gives the throttled share ``p`` and the accepted and send rates. The
-   first throttle opens one; nothing is cut before it closes.
+   0.25 s), after 2 s, or early ("urgent") once ``most`` of 64+ answers in 5 ms were
+   refusals (fewer could be one burst); each gives the throttled share ``p``, the
+   accepted and send rates. The first throttle opens one; no cut comes before it closes.
 2. **Congestion** is ``p > b + margin``: ``z`` binomial standard deviations of ``b`` over
    the window plus a floor, so noise is no event.
 3. **A cut** goes to the accepted rate net of the background, ``a / (1 - b)`` (exact for a
@@ -34,17 +34,19 @@ The control law (numbers are :class:`PacingTuning` fields):
    the new rate.
 5. **Verify**: a limit predicts ``p`` falls to ``b`` after a cut, a background share that
    it stays. Two cuts in a row that left it (above the midpoint, within noise) restore
-   the rate of before the first and teach ``b`` (one is not enough: a cut still above a
+   the rate of before the cuts and teach ``b`` (one is not enough: a cut still above a
    limit leaves ``p`` high too); a good cut lets ``b`` follow the share it left, quiet
    windows let it decay. A share of ``most`` or more is always a limit.
-6. **Probe**: ``rate = W * (1 + cubic * (u - K)**3)``, ``u`` in windows at the new rate
-   (fastest after an urgent cut, whose estimate is rough): back at ``W`` after 3 windows,
-   doubled 8 later; capped at ``growth_cap`` times the measured send rate.
+6. **Probe**: ``rate = W * (1 + cubic * (u - K)**3)``, ``u`` in windows at the new rate:
+   back at ``W`` after 3 windows, doubled 8 later; capped at ``growth_cap`` times the
+   measured send rate. After an urgent cut, whose estimate is rough (a few successes,
+   perhaps a round of answers cut in two), each clean window grows it by half instead,
+   like TCP's slow start, until the next (precise) cut.
 
 ``retry_after`` (``Retry-After``, code 416's "after N seconds") is a hint about the
 server, not one call: when ``most`` of 10 or more recent answers are refusals,
-sending pauses for ``min(retry_after, hint_cap)``, once per such episode (re-armed by a
-window with fewer refusals); otherwise it is only counted. The engine delays the refused
+sending pauses for ``min(retry_after, hint_cap)``, once per such episode (until a window
+without congestion); otherwise it is only counted. The engine delays the refused
 item by ``retry_after`` itself.
 """
 
@@ -78,7 +80,7 @@ class PacingTuning:
     window_answers: int = 100
     window_seconds: float = 0.25
     window_max_seconds: float = 2.0
-    urgent_answers: int = 32
+    urgent_answers: int = 64
     most: float = 0.5
     z: float = 3.0
     share_floor: float = 0.005
@@ -142,10 +144,12 @@ class AdaptiveRate:
         # Settling after a cut or a pause: answers to skip, until when; what they were.
         self._settling, self._skip, self._settle_until, self._settle_deadline = False, 0, 0.0, 0.0
         self._sn = self._st = 0
-        # The last cut, to verify: the rate before it, and the share (of n) behind it.
-        self._pending: tuple[float, float, int] | None = None
+        # The last cut, to verify: the share (of n answers) behind it.
+        self._pending: tuple[float, int] | None = None
         # Cuts in a row that left the share where it was; the rate before the first.
-        self._strikes, self._restore_to, self._unmoved_share = 0, math.inf, 0.0
+        self._strikes, self._unmoved_share = 0, 0.0
+        self._chain: float | None = None  # the rate before the first cut since a clean window
+        self._rough = False  # the last cut came from an urgent window: its estimate is rough
 
     def __repr__(self) -> str:
         now = self._clock()
@@ -316,8 +320,6 @@ class AdaptiveRate:
         share = t / n
         self._last = (max(self._sends, n) / d, (n - t) / d, share)
         self._open_window(now)
-        if share < self.tuning.most:
-            self._hint_armed = True
         if not self.enabled:
             return
         self._cap = max(self.min_rate, self.tuning.growth_cap * self._last[0])
@@ -327,8 +329,11 @@ class AdaptiveRate:
         if share > b + self._margin(n):
             self._cut(now, self._estimate(n, t, d), share, n, full=d >= self.tuning.window_seconds)
             return
+        self._chain, self._hint_armed = None, True  # a clean window ends an episode
         if share < b:
             self.background_share = b - _DECAY * (b - share)
+        if self._rough:  # a rough estimate may be far too low: grow as TCP's slow start
+            self._w_max, self._epoch, self._k = self._clamp(min(self.rate, self._cap) * 1.5), now, 0
         self.rate = self._target(now)
 
     def _estimate(self, n: int, t: int, d: float) -> float:
@@ -348,22 +353,21 @@ class AdaptiveRate:
         w_max = self._clamp(estimate)
         new = min(self._clamp(w_max * tn.hold), before)
         # The curve counts windows at the new rate: probing is as fast as feedback comes.
-        # An urgent window's estimate is rough (it may cut through a round of answers
-        # arriving together): probe back from it at the fastest pace.
         unit = min(max(self._window_size() / new, tn.window_seconds), tn.window_max_seconds)
-        unit = unit if full else tn.window_seconds
-        self._w_max, self._epoch, self._unit = w_max, now, unit
+        self._w_max, self._epoch, self._unit, self._rough = w_max, now, unit, not full
         self._k = (max(0.0, 1.0 - new / w_max) / tn.cubic) ** (1 / 3)
         self.rate = new
         # Only a full window, of a share background could explain, can test a cut.
         testable = full and n >= _VERIFY_ANSWERS and share < tn.most
-        self._pending = (before, share, n) if testable else None
+        self._pending = (share, n) if testable else None
+        # Background may explain this cut: remember where the run of such cuts began.
+        self._chain = (self._chain or before) if testable else None
         self._settle(now)
         logger.debug("bulk pacing: congestion event %d: %s", self.events, self)
 
     def _verify(self, now: float, share: float, n: int) -> bool:
         """Test the last cut; after two in a row that did not help, restore and learn ``b``."""
-        before, was, was_n = self._pending or (0.0, 0.0, 1)
+        was, was_n = self._pending or (0.0, 1)
         self._pending = None
         b = self.background_share
         noise = math.sqrt(was * (1 - was) / was_n + share * (1 - share) / n)
@@ -376,13 +380,14 @@ class AdaptiveRate:
         if self._strikes == 1:
             # A cut still above a limit (say, a full bucket inflated the estimate) leaves
             # the share as high too: cut again before concluding anything.
-            self._restore_to, self._unmoved_share = before, share
+            self._unmoved_share = share
             return False
         self._strikes = 0
         learned = max(b, (self._unmoved_share + share) / 2)
         self.background_share = min(learned, self.tuning.most)
         self._refill(now)
-        self._w_max, self._epoch, self._k = self._restore_to, now, 0.0
+        restored, self._chain = self._chain or math.inf, None
+        self._w_max, self._epoch, self._k, self._rough = restored, now, 0.0, False
         self.rate = self._target(now)
         logger.debug("bulk pacing: throttles do not follow our rate; back to %s", self)
         return True
