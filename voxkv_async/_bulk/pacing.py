@@ -1,53 +1,47 @@
 """How fast a bulk run sends: :class:`AdaptiveRate`, right for both kinds of throttling.
 
-**A limit** (the server takes R requests/s of ours) refuses ``1 - R/rate`` of them: the
-share answers to our rate, and slowing to R removes it. **A background share** (another
-app on the account, a shared gateway) refuses ``b`` whatever we do: slowing only loses
+**A limit** (the server takes R requests/s of ours) refuses ``1 - R/rate``: the share
+answers to our rate, and slowing to R removes it. **A background share** (another app on
+the account, a shared gateway) refuses ``b`` whatever we do: slowing only loses
 throughput. The right answers are opposite, so the controller tells them apart.
 
 Drawn from: botocore's adaptive mode (``retries/adaptive.py``, ``throttling.py``,
 ``bucket.py``: dormant until the first throttle, a token bucket re-checked after each
-sleep, CUBIC after a cut, a cap at twice the measured rate; but a fixed ``beta = 0.7``
-cut on every throttle takes a 7.5 % background share to the floor, and its curve is in
-requests/s and seconds, ours relative and in windows); the Google SRE book's client-side
-throttling (count requests and *accepts*: what the server accepts is its capacity, so a
-cut goes to the accepted rate); DCTCP (Alizadeh et al., 2010: cut in proportion to the
-marked share, once per window, not per mark); CUBIC (RFC 9438) and BBR (Cardwell et al.,
-2016: hold below the last maximum, then probe beyond it, slowly first and faster later;
-estimate the bottleneck from the delivery rate); Firestore BulkWriter's 500/50/5 ramp
-(growth in proportion to the rate).
+sleep, CUBIC after a cut, a cap at twice the measured rate; but its fixed ``beta = 0.7``
+cut per throttle takes a 7.5 % background share to the floor); the Google SRE book's
+client-side throttling (requests vs *accepts*: what the server accepts is its capacity);
+DCTCP (Alizadeh et al., 2010: cut in proportion to the marked share, once per window);
+CUBIC (RFC 9438) and BBR (Cardwell et al., 2016: hold below the last maximum, then probe
+beyond it, slowly first and faster later; size the bottleneck by the delivery rate);
+Firestore BulkWriter's 500/50/5 ramp (growth in proportion to the rate, not in steps).
 
 The control law (numbers are :class:`PacingTuning` fields):
 
 1. **Windows** close on enough answers AND time (100, more over a background share;
    0.25 s), after 2 s, or early ("urgent") once ``most`` of 64+ answers in 5 ms were
-   refusals (fewer could be one burst); each gives the throttled share ``p``, the
-   accepted and send rates. The first throttle opens one; no cut comes before it closes.
+   refusals; each gives the throttled share ``p``, the accepted and send rates. The
+   first throttle opens one: no cut comes before it closes.
 2. **Congestion** is ``p > b + margin``: ``z`` binomial standard deviations of ``b`` over
-   the window plus a floor, so noise is no event.
+   the window plus a floor, so noise is no event. One cut per window, at most.
 3. **A cut** goes to the accepted rate net of the background, ``a / (1 - b)`` (exact for a
-   token bucket), no higher than the rate cut by our share of the refusals (DCTCP; a
-   short window may count a burst the server had saved), times ``hold``: the estimate is
-   the curve's new maximum ``W``.
+   token bucket; never above the rate cut by our share of refusals, as DCTCP), times
+   ``hold``. That estimate is the curve's new maximum ``W``.
 4. **Settle**: the answers to requests in flight at a cut (sends minus answers) are
-   skipped, so throttles arriving together are ONE event and the next window measures
-   the new rate.
-5. **Verify**: a limit predicts ``p`` falls to ``b`` after a cut, a background share that
+   skipped: throttles arriving together are ONE event.
+5. **Verify**: after a cut, a limit predicts ``p`` falls to ``b``, a background share that
    it stays. Two cuts in a row that left it (above the midpoint, within noise) restore
-   the rate of before the cuts and teach ``b`` (one is not enough: a cut still above a
-   limit leaves ``p`` high too); a good cut lets ``b`` follow the share it left, quiet
-   windows let it decay. A share of ``most`` or more is always a limit.
+   the rate of before them and teach ``b`` (after one, the cut may just have stayed above
+   the limit); a good cut lets ``b`` follow the share it left; quiet windows decay it.
+   A share of ``most`` or more is always a limit.
 6. **Probe**: ``rate = W * (1 + cubic * (u - K)**3)``, ``u`` in windows at the new rate:
-   back at ``W`` after 3 windows, doubled 8 later; capped at ``growth_cap`` times the
-   measured send rate. After an urgent cut, whose estimate is rough (a few successes,
-   perhaps a round of answers cut in two), each clean window grows it by half instead,
-   like TCP's slow start, until the next (precise) cut.
+   back at ``W`` after 3 windows, doubled 8 later, at most ``growth_cap`` times the send
+   rate. An urgent cut's estimate is rough (few successes): from it, each clean window
+   grows the rate by half, like TCP's slow start, until the next cut.
 
 ``retry_after`` (``Retry-After``, code 416's "after N seconds") is a hint about the
-server, not one call: when ``most`` of 10 or more recent answers are refusals,
-sending pauses for ``min(retry_after, hint_cap)``, once per such episode (until a window
-without congestion); otherwise it is only counted. The engine delays the refused
-item by ``retry_after`` itself.
+server, not one call: when ``most`` of 10+ recent answers are refusals, sending pauses
+for ``min(retry_after, hint_cap)``, once per episode (until a window without congestion);
+otherwise it is only counted. The engine delays the refused item by ``retry_after``.
 """
 
 from __future__ import annotations
@@ -90,11 +84,9 @@ class PacingTuning:
     hint_cap: float = 5.0
 
     def __attrs_post_init__(self) -> None:
-        values = attrs.asdict(self)
-        if min(values.values()) <= 0 or self.growth_cap <= 1:
-            raise ValueError(f"every tuning value must be > 0 (growth_cap > 1): {values}")
-        if max(self.most, self.share_floor, self.hold) >= 1:
-            raise ValueError("most, share_floor and hold must be below 1")
+        low, high = min(attrs.astuple(self)), max(self.most, self.share_floor, self.hold)
+        if low <= 0 or high >= 1 or self.growth_cap <= 1:
+            raise ValueError(f"need values > 0, most/share_floor/hold < 1, growth_cap > 1: {self}")
 
 
 class AdaptiveRate:
@@ -146,7 +138,7 @@ class AdaptiveRate:
         self._sn = self._st = 0
         # The last cut, to verify: the share (of n answers) behind it.
         self._pending: tuple[float, int] | None = None
-        # Cuts in a row that left the share where it was; the rate before the first.
+        # Cuts in a row that left the share where it was, and the share the first left.
         self._strikes, self._unmoved_share = 0, 0.0
         self._chain: float | None = None  # the rate before the first cut since a clean window
         self._rough = False  # the last cut came from an urgent window: its estimate is rough
@@ -156,11 +148,9 @@ class AdaptiveRate:
         state = "pacing" if self.enabled else "dormant"
         if now < self._paused_until:
             state = f"paused {self._paused_until - now:.1f}s ({self.pause_reason})"
-        return (
-            f"<AdaptiveRate {state} rate={self.rate:.1f}/s share={self._last[2]:.1%} "
-            f"background={self.background_share:.1%} events={self.events} "
-            f"throttles={self.throttles}>"
-        )
+        return (f"<AdaptiveRate {state} rate={self.rate:.1f}/s share={self._last[2]:.1%} "
+                f"background={self.background_share:.1%} events={self.events} "
+                f"throttles={self.throttles}>")
 
     # --- what the engine tells it ------------------------------------------------------
 
@@ -272,8 +262,7 @@ class AdaptiveRate:
         if self._settling and self._still_settling(now, throttled):
             return
         if throttled and not self.enabled:
-            # Measure from here (step 7): what came before may hold a burst the server
-            # had saved up, which is no measure of its rate.
+            # Measure from here (step 1): before, the server may have spent a saved burst.
             self.enabled = True
             self._open_window(now)
         elif self._start == -math.inf:
@@ -333,7 +322,8 @@ class AdaptiveRate:
         if share < b:
             self.background_share = b - _DECAY * (b - share)
         if self._rough:  # a rough estimate may be far too low: grow as TCP's slow start
-            self._w_max, self._epoch, self._k = self._clamp(min(self.rate, self._cap) * 1.5), now, 0
+            grown = self._clamp(min(self.rate, self._cap) * 1.5)
+            self._w_max, self._epoch, self._k = grown, now, 0.0
         self.rate = self._target(now)
 
     def _estimate(self, n: int, t: int, d: float) -> float:
@@ -372,7 +362,7 @@ class AdaptiveRate:
         b = self.background_share
         noise = math.sqrt(was * (1 - was) / was_n + share * (1 - share) / n)
         if not (b + was) / 2 < share < was + 2 * noise:  # the share fell: it was ours
-            self._strikes = 0
+            self._strikes, self._chain = 0, None
             if share <= b + self._margin(n):
                 self.background_share = b + 0.25 * (share - b)  # what a good cut left
             return False
