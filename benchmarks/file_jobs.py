@@ -91,17 +91,50 @@ def library_child(rows: int, app: int, concurrency: int) -> None:
     print(json.dumps(asyncio.run(_library(rows, app, concurrency))))
 
 
+def plan_child(rows: int, path: str) -> None:
+    """The sync plan of ``rows`` stored keys and a file of ``rows`` rows (10% changed),
+    without the network: its time and its memory (peak RSS growth)."""
+    import resource
+
+    from voxkv_async import KeyValueItem
+    from voxkv_async.cli._plan import Planner
+    from voxkv_async.cli._rows import Row, RowRules, read_jsonl
+
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    expires_at = int(time.time()) + 86_400
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
+        planner = Planner(spool)
+        for i in range(rows):
+            planner.stored(KeyValueItem(key_of(i), value_of(i), expires_at))
+        planner.stored_done()
+        listed = time.perf_counter()
+        with open(path, "rb") as f:
+            for record in read_jsonl(f, RowRules()):
+                if isinstance(record, Row):
+                    planner.row(record)
+        plan = planner.finish()
+    elapsed = time.perf_counter() - start
+    growth = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - baseline) / 1024
+    print(json.dumps({"stored": plan.stored, "rows": plan.rows, "update": plan.update,
+                      "unchanged": plan.unchanged, "elapsed": round(elapsed, 2),
+                      "listing_s": round(listed - start, 2), "growth_mb": round(growth, 1),
+                      "bytes_per_key": round(growth * 2**20 / rows, 1)}))
+
+
 # --- the runs ---------------------------------------------------------------------------
 
 
-def measure(rows: int, concurrency: int) -> dict[str, Any]:
+def measure(rows: int, stored: int, concurrency: int) -> dict[str, Any]:
     with EmulatorProcess(0.0) as emu, tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         env = {**os.environ, "VOXKV_BASE_URL": emu.base_url, "VOXKV_CA_FILE": emu.ca,
                "VOXIMPLANT_CREDENTIALS": emu.creds, "VOXKV_APPLICATION_ID": "1"}
-        data, changed, empty = folder / "rows.jsonl", folder / "changed.jsonl", folder / "0.jsonl"
+        data, empty = folder / "rows.jsonl", folder / "0.jsonl"
+        kept, changed = folder / "stored.jsonl", folder / "changed.jsonl"
         write_file(data, rows)
-        write_file(changed, rows, changed_every=10)
+        write_file(kept, stored)
+        write_file(changed, stored, changed_every=10)
         empty.write_text("")
         cli = [sys.executable, "-m", "voxkv_async"]
         conc = ["--concurrency", str(concurrency), "--no-progress", "--json"]
@@ -110,7 +143,7 @@ def measure(rows: int, concurrency: int) -> dict[str, Any]:
         def job(name: str, *args: str) -> None:
             print(f"[file_jobs] {name} ...", file=sys.stderr, flush=True)
             results[name] = run_rss([*cli, *args], env)
-            print(f"[file_jobs] {name}: {json.dumps(results[name])[:300]}", file=sys.stderr)
+            print(f"[file_jobs] {name}: {json.dumps(results[name])}", file=sys.stderr)
 
         def library(name: str, n: int, app: int) -> None:
             print(f"[file_jobs] {name} ...", file=sys.stderr, flush=True)
@@ -128,27 +161,36 @@ def measure(rows: int, concurrency: int) -> dict[str, Any]:
         job("import --checkpoint", "import", str(data), "--application-id", "13",
             "--checkpoint", str(folder / "ckpt"), *conc)
         library("library set_many, again", rows, 14)
+        write_file(folder / "plan.jsonl", rows, changed_every=10)
+        results["plan in memory"] = run_rss(
+            [sys.executable, "-m", "benchmarks.file_jobs", "--child-plan", str(rows),
+             "--file", str(folder / "plan.jsonl")], env)
+        print(f"[file_jobs] plan in memory: {results['plan in memory']}", file=sys.stderr)
+        # Listing pages by offset costs the emulator O(offset) a page, so the walks of
+        # sync and export run over `stored` keys (seeded in an application of their own).
+        job("seed for sync", "import", str(kept), "--application-id", "15", *conc)
         job("sync baseline", "sync", str(empty), "--prefix", "bench:", "--application-id",
             "10", *conc)
-        job("sync, nothing differs", "sync", str(data), "--prefix", "bench:",
-            "--application-id", "12", *conc)
+        job("sync, nothing differs", "sync", str(kept), "--prefix", "bench:",
+            "--application-id", "15", *conc)
         job("sync, 10% differ", "sync", str(changed), "--prefix", "bench:",
-            "--application-id", "12", *conc)
+            "--application-id", "15", *conc)
         job("export baseline", "export", "--prefix", "bench:", "--application-id", "10",
             "-o", str(folder / "e0.jsonl"), "--no-progress", "--json")
-        job("export", "export", "--prefix", "bench:", "--application-id", "12",
+        job("export", "export", "--prefix", "bench:", "--application-id", "15",
             "-o", str(folder / "export.jsonl"), "--no-progress", "--json")
         return results
 
 
-def table(rows: int, results: dict[str, Any]) -> tuple[dict[str, Any], str]:
+def table(rows: int, stored: int, results: dict[str, Any]) -> tuple[dict[str, Any], str]:
     rates = [results[name]["summary"]["written"] / results[name]["summary"]["elapsed"]
              for name in ("library set_many", "library set_many, again")]
     lib_rate = sum(rates) / len(rates)  # the reference: the mean of the two runs
     lines = [f"**File jobs, {rows:,} rows** ('vs set_many': over the mean of the two "
              "set_many runs; emulator at 0 ms latency over TLS, "
              f"{platform.processor() or platform.machine()}, Python "
-             f"{platform.python_version()}, 64 in flight)", "",
+             f"{platform.python_version()}, 64 in flight; sync and export over "
+             f"{stored:,} stored keys)", "",
              "| job | rows or keys | elapsed s | per second | vs set_many | peak RSS MB "
              "| growth over empty input MB | exit |", "|---|---|---|---|---|---|---|---|"]
     figures: dict[str, Any] = {"rows": rows, "library_rate": round(lib_rate)}
@@ -174,21 +216,36 @@ def table(rows: int, results: dict[str, Any]) -> tuple[dict[str, Any], str]:
                          "vs_set_many": None if ratio is None else round(ratio, 3),
                          "peak_rss_mb": r["peak_rss_mb"], "growth_mb": round(growth, 1),
                          "exit_code": r["exit_code"]}
+    plan = results["plan in memory"]["summary"]
+    lines += ["", f"Sync plan in memory, without the network: {plan['stored']:,} stored keys "
+              f"and {plan['rows']:,} rows ({plan['update']:,} differing) in "
+              f"{plan['elapsed']:.1f} s, peak RSS growth {plan['growth_mb']:.0f} MB "
+              f"({plan['bytes_per_key']:.0f} bytes per key)."]
+    figures["plan in memory"] = plan
     return figures, "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--stored", type=int, default=100_000,
+                        help="keys stored for the sync and export runs (default 100,000: "
+                        "the emulator pays O(offset) per listed page)")
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--child-library", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--app", type=int, default=11, help=argparse.SUPPRESS)
+    parser.add_argument("--child-plan", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--file", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_library is not None:
         library_child(args.child_library, args.app, args.concurrency)
         return
-    results = measure(args.rows, args.concurrency)
-    figures, markdown = table(args.rows, results)
+    if args.child_plan is not None:
+        plan_child(args.child_plan, args.file)
+        return
+    stored = min(args.stored, args.rows)
+    results = measure(args.rows, stored, args.concurrency)
+    figures, markdown = table(args.rows, stored, results)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "file_jobs-latest.json").write_text(
         json.dumps({"figures": figures, "runs": results}, indent=2) + "\n")
