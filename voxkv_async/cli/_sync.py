@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .._bulk import BulkAbortedError, BulkFailure, BulkReport
+from .._client import VoxKV
 from .._validation import TTL_MAX, check_key
 from ._connection import (
     EXIT_ABORTED,
@@ -111,8 +112,10 @@ class _SyncJob:
                 await self._apply(kv, self.plan)
             except BulkAbortedError as exc:
                 self.aborted = exc
+                return
+            self.phase = "done"
 
-    async def _list(self, kv: Any) -> None:
+    async def _list(self, kv: VoxKV) -> None:
         bar = Bar(show_progress(self.args), None, "listing", unit=" keys")
         try:
             async for item in kv.iter_items(self.prefix):
@@ -143,7 +146,7 @@ class _SyncJob:
             self.refused = True
         return self.refused
 
-    async def _apply(self, kv: Any, plan: Plan) -> None:
+    async def _apply(self, kv: VoxKV, plan: Plan) -> None:
         deleting = plan.delete if self.args.delete else 0
         self.bar = Bar(show_progress(self.args), plan.writes + deleting, "sync")
         self.phase = "writing"
