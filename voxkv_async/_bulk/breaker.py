@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 from .._errors import VoxKVError, shorten
 
-__all__ = ["Breaker"]
+__all__ = ["Breaker", "SlowStart"]
 
 logger = logging.getLogger("voxkv_async")
 
@@ -146,16 +146,42 @@ class Breaker:
             self._first_probe_interval, self._max_probe_interval, self.tolerance,
         )
 
-    def _close(self) -> None:
+    def _close(self, *, answered: bool = True) -> None:
         now = self._clock()
         if self._opened_at is not None:
             self.paused_seconds += now - self._opened_at
-            logger.warning("bulk run resumed: the server answered after %.1f s paused",
-                           now - self._opened_at)
+            if answered:
+                logger.warning("bulk run resumed: the server answered after %.1f s paused",
+                               now - self._opened_at)
         self._opened_at = None
         self._closed.set()
 
     def close_for_good(self) -> None:
-        """Release every waiter (the run is ending)."""
+        """Release every waiter: the run is ending (given up, stopped or cancelled)."""
         if not self._closed.is_set():
-            self._close()
+            self._close(answered=False)
+
+
+class SlowStart:
+    """One attempt goes alone until the server has answered one.
+
+    A run whose every call would be refused (a wrong key, an unknown application) then
+    stops after one request instead of ``concurrency``, at the cost of one round trip.
+    """
+
+    def __init__(self) -> None:
+        self._first_sent = False
+        self._answered = asyncio.Event()
+
+    async def wait(self) -> None:
+        """Return at once for the first attempt and after an answer; else wait for one."""
+        if self._answered.is_set():
+            return
+        if not self._first_sent:
+            self._first_sent = True
+            return
+        await self._answered.wait()
+
+    def answered(self) -> None:
+        """The server answered (or the run is ending): let every attempt go."""
+        self._answered.set()

@@ -1,11 +1,10 @@
 """The engine of every bulk run: a producer, ``concurrency`` workers, and the items between.
 
-One producer task pulls items from the input (a mapping, or a sync or async iterable),
-checks each, and hands it on; ``concurrency`` worker tasks make one attempt per item at
-a time. Memory is bounded by ``capacity`` (items taken but not settled), never by the
-input's length: the report keeps counts, not the items that succeeded.
+A producer task pulls items from the input and checks each; ``concurrency`` workers make
+one attempt per item at a time. Memory is bounded by ``capacity`` (items taken but not
+settled), never by the input's length: the report keeps counts, not the items.
 
-What happens to an attempt's outcome (:meth:`BulkRun._settle_attempt`):
+What happens to an attempt's outcome (``BulkRun._failed_attempt``):
 
 - success: the item is done;
 - a transient failure (connection, timeout, 5xx, throttle): the item goes back for a
@@ -18,8 +17,8 @@ What happens to an attempt's outcome (:meth:`BulkRun._settle_attempt`):
   re-signing, permission, application not found, TLS verification): the run stops at
   once with :class:`BulkAbortedError`, the items not tried listed as not attempted.
 
-Input order per key: an item whose key is already in progress is held until the earlier
-one is settled, so the value applied last is always the last in the input.
+Input order per key: a later item for a key in progress waits until the earlier one is
+settled, so the value applied last is always the last in the input.
 """
 
 from __future__ import annotations
@@ -31,46 +30,21 @@ from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
-from .._errors import (
-    ApiError,
-    ApplicationNotFoundError,
-    AuthenticationError,
-    PermissionDeniedError,
-    RateLimitedError,
-    TLSVerificationError,
-    VoxKVError,
-    shorten,
-)
-from .._models import KeyValueItem
-from .breaker import Breaker
+from .._errors import ApiError, RateLimitedError, VoxKVError
+from .breaker import Breaker, SlowStart
+from .items import HOPELESS, Item, Later, close_input, describe_item, index_and_raw, next_item
 from .options import RunSettings
 from .progress import Progress
 from .protocol import BulkClient
 from .report import BulkAbortedError, BulkFailure
 
-__all__ = ["HOPELESS", "BulkRun", "Item", "describe_item"]
+__all__ = ["BulkRun"]
 
 Source = Iterable[object] | AsyncIterable[object]
-#: Errors every later item would meet too: the run stops at the first.
-HOPELESS = (AuthenticationError, PermissionDeniedError, ApplicationNotFoundError,
-            TLSVerificationError)
-
-
-class Item:
-    """One input item between the input and its outcome."""
-
-    __slots__ = ("attempts", "failures", "index", "key", "last_error", "maybe_applied",
-                 "prepared", "raw")
-
-    def __init__(self, index: int, raw: object, key: str, prepared: Any) -> None:
-        self.index = index
-        self.raw = raw
-        self.key = key
-        self.prepared = prepared
-        self.attempts = 0
-        self.failures = 0  # transient failures other than throttles: what the retry limit counts
-        self.maybe_applied = False
-        self.last_error: VoxKVError | None = None
+# What the pacer is told of a slot it gave for a request that got no answer.
+_NOT_SENT = ConnectionAbortedError("no answer")
+# What the pacer is told of a slot it gave for a request that got no answer.
+_NOT_SENT = ConnectionAbortedError("no answer")
 
 
 class BulkRun:
@@ -111,14 +85,11 @@ class BulkRun:
         self._inflight: set[int] = set()  # items whose attempt has started
         self._idle = asyncio.Event()
         self._idle.set()
-        self._timers: dict[int, asyncio.TimerHandle] = {}  # items waiting to be sent again
+        self._later = Later(self._ready.put_nowait)  # items waiting to be sent again
         self._input_error: Exception | None = None
         self._stop: BulkAbortedError | None = None
-        # Slow start: one attempt goes alone until the server has answered it, so a run
-        # whose every call would be refused (a wrong key, an unknown application) stops
-        # after one request instead of `concurrency`.
-        self._first_sent = False
-        self._answered = asyncio.Event()
+        self._producer: asyncio.Task[None] | None = None
+        self._start = SlowStart()
 
     # --- the run ------------------------------------------------------------------------
 
@@ -131,7 +102,9 @@ class BulkRun:
         try:
             async with asyncio.TaskGroup() as tasks:
                 workers = [tasks.create_task(self._work()) for _ in range(self._s.concurrency)]
-                await self._produce(source)
+                # A task of its own: a stop cancels it, even while the input is slow.
+                self._producer = tasks.create_task(self._produce(source))
+                await asyncio.wait([self._producer])
                 await self._idle.wait()
                 for _ in workers:
                     self._ready.put_nowait(None)
@@ -139,16 +112,20 @@ class BulkRun:
             # Cancelled, or a callback of the caller's raised: the items taken but not
             # settled are listed, so every item is still accounted for.
             report.cancelled = isinstance(exc, asyncio.CancelledError)
-            self._list_unfinished()
+            report.unfinished = self._take_pending()
             failed = True
+            if isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+                raise exc.exceptions[0] from None  # the caller's own, not a TaskGroup's
             raise
         finally:
             await self._end(failed)
         self._raise_if_stopped()
 
     async def _end(self, failed: bool) -> None:
-        self._cancel_timers()
+        self._later.cancel_all()
         self._breaker.close_for_good()
+        if self._pending and not failed:  # a stop raced an item: it was never tried
+            self.report.not_attempted.extend(self._take_pending())
         if self._s.checkpoint is not None:
             await self._s.checkpoint.flush()
         report = self.report
@@ -177,26 +154,27 @@ class BulkRun:
             aiter(source) if isinstance(source, AsyncIterable) else iter(source)
         )
         try:
-            if isinstance(iterator, AsyncIterator):
-                async for raw in iterator:
-                    if not await self._take(raw):
-                        break
-            else:
-                for raw in iterator:
-                    if not await self._take(raw):
-                        break
-        except Exception as exc:  # noqa: BLE001 - kept and raised once the run drains
-            self._input_error = exc
+            while True:
+                try:  # only the input's own errors: a callback's must not pass for them
+                    raw = await next_item(iterator)
+                except StopAsyncIteration:
+                    return
+                except Exception as exc:  # noqa: BLE001 - kept and raised once drained
+                    self._input_error = exc
+                    return
+                if not await self._take(raw):
+                    return
         finally:
-            await _close(iterator)
+            await close_input(iterator)
 
     async def _take(self, raw: object) -> bool:
         """Take one input item in; ``False`` once the run has stopped."""
-        if self._stop is not None:
-            return False
         report = self.report
         index = report.total
         report.total += 1
+        if self._stop is not None:
+            report.not_attempted.append((index, raw))
+            return False
         if self._on_take is not None:
             self._on_take()
         checkpoint = self._s.checkpoint
@@ -235,10 +213,11 @@ class BulkRun:
         while (item := await self._ready.get()) is not None:
             if self._stop is not None:
                 continue  # the run is stopping: left for the not-attempted list
-            await self._slow_start()
+            await self._start.wait()
             probe = await self._breaker.admit()
             await self._s.pace()
             if self._stop is not None:
+                self._s.tell_pacer(_NOT_SENT)  # the slot it took is given back
                 continue
             item.attempts += 1
             self._inflight.add(item.index)
@@ -248,24 +227,19 @@ class BulkRun:
                 self._inflight.discard(item.index)
                 self._s.tell_pacer(exc)
                 self._failed_attempt(item, exc, probe)
+            except BaseException:  # cancelled: no answer will come
+                self._s.tell_pacer(_NOT_SENT)
+                raise
             else:
                 self._inflight.discard(item.index)
-                self._answered.set()
+                self._start.answered()
                 self._breaker.on_success(probe)
                 self._s.tell_pacer(None)
                 self._succeed(item, found)
 
-    async def _slow_start(self) -> None:
-        if self._answered.is_set():
-            return
-        if not self._first_sent:
-            self._first_sent = True
-            return
-        await self._answered.wait()
-
     def _failed_attempt(self, item: Item, exc: Exception, probe: bool) -> None:
         if not isinstance(exc, HOPELESS):
-            self._answered.set()
+            self._start.answered()
         if not isinstance(exc, VoxKVError):
             self._breaker.on_no_verdict(probe)
             self._fail(item, exc)
@@ -274,12 +248,13 @@ class BulkRun:
         item.maybe_applied = item.maybe_applied or exc.may_have_applied
         if isinstance(exc, HOPELESS):
             self._stop_run(item, exc)
+        elif self._stop is not None:  # the run stopped during this attempt
+            self._fail(item, exc)
         elif isinstance(exc, RateLimitedError):
             self._breaker.on_success(probe)  # the server is up: it answered
             self.report.throttled += 1
-            self._retry_later(item, exc.retry_after or 0.0)
-        elif self._stop is not None:  # the run stopped during this attempt
-            self._fail(item, exc)
+            item.throttles += 1
+            self._retry_later(item, exc.retry_after or self._s.throttle_backoff(item.throttles))
         elif exc.retryable:
             self._breaker.on_failure(exc, probe)
             self._retry_transient(item, exc)
@@ -305,29 +280,19 @@ class BulkRun:
             self._retry_later(item, retry_after or self._s.backoff(item.failures))
 
     def _retry_later(self, item: Item, delay: float) -> None:
-        """Send ``item`` again after ``delay`` s, longer when the retry budget is empty."""
+        """Send ``item`` again after ``delay`` s, longer when the retry budget is empty.
+
+        A server-asked delay counts up to ``RetryPolicy.max_retry_after`` (60 s), as for
+        single calls: a ``Retry-After: 3600`` must not park an item for an hour.
+        """
+        delay = min(delay, self._s.max_retry_after)
         self.report.retried += 1
         self._kv.stats.retries += 1
         if not self._kv.retry_budget.withdraw(self._s.retry_cost):
             # An empty client-wide budget slows the run down; it never fails items.
             self._kv.stats.budget_exhausted += 1
             delay = max(delay, self._s.budget_wait)
-        if delay <= 0:
-            self._ready.put_nowait(item)
-            return
-        loop = asyncio.get_running_loop()
-        self._timers[item.index] = loop.call_later(
-            delay * random.uniform(1.0, 1.1), self._requeue, item
-        )
-
-    def _requeue(self, item: Item) -> None:
-        del self._timers[item.index]
-        self._ready.put_nowait(item)
-
-    def _cancel_timers(self) -> None:
-        for timer in self._timers.values():
-            timer.cancel()
-        self._timers.clear()
+        self._later.add(item, delay * random.uniform(1.0, 1.1))
 
     # --- outcomes -------------------------------------------------------------------------
 
@@ -336,18 +301,27 @@ class BulkRun:
         report.succeeded += 1
         if not found:
             report.missing += 1
+        self._settle(item)
+        # After settling: a checkpoint that raises must not leave the item both counted
+        # and pending.
         checkpoint = self._s.checkpoint
         if checkpoint is not None:
             checkpoint.mark_done(item.index)
-        self._settle(item)
 
     def _fail(self, item: Item, error: Exception) -> None:
+        self._notify(self._record_failure(item, error))
+
+    def _record_failure(self, item: Item, error: Exception) -> BulkFailure:
         error.add_note(f"{self.report.operation}: input item #{item.index} "
                        f"({describe_item(item.raw)})")
         failure = BulkFailure(item.index, item.raw, error, outcome_unknown=item.maybe_applied,
                               attempts=item.attempts)
         self.report.add_failure(failure)
         self._settle(item)
+        return failure
+
+    def _notify(self, failure: BulkFailure) -> None:
+        # Last: the item is counted already, so a callback that raises loses nothing.
         if self._s.on_failure is not None:
             self._s.on_failure(failure)
 
@@ -383,24 +357,29 @@ class BulkRun:
         """Fail ``item`` and stop the run: every later item would meet ``cause`` too.
 
         Items already tried fail with their last error; the others taken from the input
-        are listed as not attempted; the rest of the input is not read.
+        are listed as not attempted; the rest of the input is not read. Every outcome is
+        recorded before any ``on_failure`` callback runs.
         """
-        self._fail(item, cause)
         if self._stop is not None:  # another worker already stopped it
+            self._fail(item, cause)
             return
         self.report.stopped_by = cause
         self._stop = BulkAbortedError(self.report, cause)
-        self._cancel_timers()
+        self._later.cancel_all()
+        failures = [self._record_failure(item, cause)]
         for left in self._drain_pending():
             if isinstance(left, Item) and left.last_error is not None:
-                self._fail(left, left.last_error)
+                failures.append(self._record_failure(left, left.last_error))
             else:
-                index, raw = (left.index, left.raw) if isinstance(left, Item) else left
-                self.report.not_attempted.append((index, raw))
+                self.report.not_attempted.append(index_and_raw(left))
         self._idle.set()
         self._room.release()  # a producer waiting for room sees the stop
         self._breaker.close_for_good()  # and workers waiting out an outage do too
-        self._answered.set()  # and those waiting for the first answer
+        self._start.answered()  # and those waiting for the first answer
+        if self._producer is not None:
+            self._producer.cancel()  # even while it waits on a slow input
+        for failure in failures:
+            self._notify(failure)
 
     def _drain_pending(self) -> list[Item | tuple[int, object]]:
         """Every item taken and not in flight, out of the run, by input order."""
@@ -412,28 +391,8 @@ class BulkRun:
             self._ready.get_nowait()
         return [entry for _, entry in left]
 
-    def _list_unfinished(self) -> None:
-        self.report.unfinished = sorted(
-            (i, e.raw if isinstance(e, Item) else e[1]) for i, e in self._pending.items()
-        )
-
-
-async def _close(iterator: object) -> None:
-    """Close a generator or async generator we were reading (no-op when exhausted)."""
-    aclose = getattr(iterator, "aclose", None)
-    if aclose is not None:
-        await aclose()
-        return
-    close = getattr(iterator, "close", None)
-    if close is not None:
-        close()
-
-
-def describe_item(raw: object) -> str:
-    """A short, value-free description of an input item, for error notes."""
-    key: object = raw
-    if isinstance(raw, KeyValueItem):
-        key = raw.key
-    elif isinstance(raw, tuple | list) and raw:
-        key = raw[0]
-    return f"key {shorten(key)!r}" if isinstance(key, str) else type(raw).__name__
+    def _take_pending(self) -> list[tuple[int, object]]:
+        """Every item still pending, as ``(index, raw)`` by input order, out of the run."""
+        left = sorted(index_and_raw(e) for e in self._pending.values())
+        self._pending.clear()
+        return left

@@ -7,7 +7,7 @@ Each turns its input into a stream of items and a per-item call, and hands both 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Iterable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Unpack
 
@@ -15,7 +15,8 @@ from .._errors import ValidationError
 from .._models import KeyValueItem
 from .._retry import RetryPolicy
 from .._validation import check_expiry, check_key, check_value
-from .engine import BulkRun, Item
+from .engine import BulkRun
+from .items import Item
 from .options import BulkOptions, RunSettings
 from .protocol import BulkClient
 from .report import BulkFailure, BulkReport
@@ -75,7 +76,7 @@ async def set_many(
     source: Iterable[object] | AsyncIterable[object] = (
         items.items() if isinstance(items, Mapping) else items
     )
-    settings = RunSettings(kv, options)
+    settings = _settings(kv, options)
     timeout = settings.timeout
 
     def prepare(raw: object) -> tuple[str, tuple[str, str, int | None]]:
@@ -98,8 +99,7 @@ async def set_many(
 
     run = BulkRun(kv, "set_many", prepare, attempt, settings)
     await run.run(source)
-    if options.get("verify", False):
-        await run.report.verify(applied)
+    await _verify(run.report, options, settings, applied)
     return run.report
 
 
@@ -132,7 +132,7 @@ async def delete_many(
     kv: BulkClient, keys: KeysInput, **options: Unpack[BulkOptions]
 ) -> BulkReport:
     """Delete many keys concurrently; keys already absent count as succeeded and missing."""
-    settings = RunSettings(kv, options)
+    settings = _settings(kv, options)
 
     async def attempt(item: Item) -> bool:
         return await kv.delete(item.key, retry=ONE_ATTEMPT, timeout=settings.timeout)
@@ -143,9 +143,35 @@ async def delete_many(
 
     run = BulkRun(kv, "delete_many", _prepare_key, attempt, settings)
     await run.run(_keys_source(keys))
-    if options.get("verify", False):
-        await run.report.verify(applied)
+    await _verify(run.report, options, settings, applied)
     return run.report
+
+
+def _settings(kv: BulkClient, options: BulkOptions) -> RunSettings:
+    """The checked options; with ``verify``, failures are raised after the read-back."""
+    if options.get("verify", False):
+        return RunSettings(kv, {**options, "raise_on_error": False})
+    return RunSettings(kv, options)
+
+
+async def _verify(report: BulkReport, options: BulkOptions, settings: RunSettings,
+                  applied: Callable[[BulkFailure], Awaitable[bool]]) -> None:
+    """``verify=True``: settle the unknown outcomes, record them, then raise if asked."""
+    if not options.get("verify", False):
+        return
+    checkpoint = settings.checkpoint
+
+    async def applied_and_recorded(failure: BulkFailure) -> bool:
+        found = await applied(failure)
+        if found and checkpoint is not None:
+            checkpoint.mark_done(failure.index)
+        return found
+
+    await report.verify(applied_and_recorded)
+    if checkpoint is not None:
+        await checkpoint.flush()
+    if options.get("raise_on_error", False):
+        report.raise_for_errors()
 
 
 def _prepare_key(raw: object) -> tuple[str, str]:

@@ -148,10 +148,18 @@ class RunSettings:
         """The shortest wait of a retry while the retry budget is empty."""
         return _BUDGET_WAIT
 
-    def backoff(self, attempts: int) -> float:
-        """Full jitter after ``attempts`` failed attempts of one item."""
-        cap = min(self._policy.max_wait, self._policy.base * 2 ** (attempts - 1))
-        return random.uniform(0, cap)
+    @property
+    def max_retry_after(self) -> float:
+        """The longest server-asked delay an item waits (``RetryPolicy.max_retry_after``)."""
+        return self._policy.max_retry_after
+
+    def backoff(self, failures: int) -> float:
+        """Full jitter after ``failures`` transient failures of one item."""
+        return _full_jitter(self._policy.base, failures, self._policy.max_wait)
+
+    def throttle_backoff(self, throttles: int) -> float:
+        """Full jitter after ``throttles`` throttles of one item that gave no delay."""
+        return _full_jitter(self._policy.throttle_base, throttles, self._policy.max_wait)
 
     async def pace(self) -> None:
         """Wait for the pacer and the fixed rate limit, if any."""
@@ -186,6 +194,10 @@ class RunSettings:
             raise ValueError("report= must be a fresh BulkReport, not one from another run")
         report.operation = operation
         return report
+
+
+def _full_jitter(base: float, n: int, cap: float) -> float:
+    return random.uniform(0, min(cap, base * 2 ** (n - 1)))
 
 
 def _positive_int(value: object, name: str) -> int:
