@@ -26,6 +26,7 @@ from typing import Any
 
 import attrs
 
+from .._bulk.checkpoint import CheckpointCorruptError, CheckpointMismatchError
 from .._client import VoxKV
 from .._config import CA_FILE_ENV_VAR
 from .._credentials import Credentials
@@ -123,11 +124,12 @@ def is_stdio(path: object) -> bool:
 
 def exit_code_for(exc: BaseException) -> int:
     """The job exit code of an error that ended a job (see the module docs)."""
-    if isinstance(exc, ValidationError | CredentialsError):
+    if isinstance(exc, ValidationError | CredentialsError | CheckpointMismatchError
+                  | CheckpointCorruptError):
         return EXIT_USAGE
     if isinstance(exc, VoxKVError):  # BulkAbortedError, API refusals, transport, protocol
         return EXIT_ABORTED
-    return EXIT_USAGE  # UsageError, OSError (a file), ValueError (a checkpoint)
+    return EXIT_USAGE  # UsageError, OSError (a file)
 
 
 def _run_job(handler: Handler, args: argparse.Namespace) -> int:
