@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-import voxkv_async
-
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "how-to" / "file-jobs.md"
 TEXT = PAGE.read_text(encoding="utf-8")
 [WALK] = re.findall(r"```bash\n(# An emulator.*?)```", TEXT, re.S)
@@ -32,8 +30,6 @@ def test_the_walk_through_runs(tmp_path: Path) -> None:
     assert '"written": 0, "write_failed": 0, "deleted": 0' in done.stdout
 
 
-@pytest.mark.xfail(not hasattr(voxkv_async, "Checkpoint"), strict=True,
-                   reason="voxkv_async does not export Checkpoint yet")
 @pytest.mark.parametrize("code", PYTHON, ids=[f"example{i}" for i in range(len(PYTHON))])
 def test_the_python_example_runs(tmp_path: Path, code: str) -> None:
     script = tmp_path / "example.py"

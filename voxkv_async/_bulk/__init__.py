@@ -14,6 +14,12 @@ The client's ``set_many``/``get_many``/``delete_many`` call these; the package n
 imports the client.
 """
 
+from .checkpoint import (
+    Checkpoint,
+    CheckpointCorruptError,
+    CheckpointError,
+    CheckpointMismatchError,
+)
 from .operations import ItemLike, KeysInput, SetInput, delete_many, get_many, set_many
 from .options import BulkOptions
 from .pacing import AdaptiveRate
@@ -28,6 +34,10 @@ __all__ = [
     "BulkFailure",
     "BulkOptions",
     "BulkReport",
+    "Checkpoint",
+    "CheckpointCorruptError",
+    "CheckpointError",
+    "CheckpointMismatchError",
     "ItemLike",
     "KeysInput",
     "SetInput",

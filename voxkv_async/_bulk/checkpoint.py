@@ -27,6 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from .._errors import VoxKVError
 from ._checkpoint_log import (
     DoneSet,
     LogDamaged,
@@ -50,7 +51,7 @@ __all__ = [
 _COMPACT_BYTES = 256 * 1024
 
 
-class CheckpointError(ValueError):
+class CheckpointError(VoxKVError, ValueError):
     """A checkpoint cannot be used or written (see the subclasses)."""
 
 
