@@ -12,7 +12,6 @@ difference is reported and the export exits 1.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import os
@@ -28,7 +27,7 @@ import attrs
 from .._models import KeyInfo
 from .._validation import check_key
 from ._connection import EXIT_OK, EXIT_PARTIAL, UsageError, connected, is_stdio
-from ._jobs import Bar, Interrupts, finish, show_progress
+from ._jobs import Bar, finish, run_job, show_progress
 from ._keytable import KeyTable
 
 __all__ = ["Drift", "drift_of", "run_export"]
@@ -110,6 +109,11 @@ class _ExportJob:
         """List the keys again and compare them with what was written."""
         return await drift_of(self.written, keys, int(time.time()))
 
+    def close(self) -> None:
+        """The bar closed, the temporary output removed unless it was renamed into place."""
+        self.bar.close()
+        self.output.discard()
+
     def finish(self, signum: int | None, exit_signal: int) -> int:
         self.bar.close()
         drift = self.drift
@@ -190,16 +194,4 @@ def _fsync_dir(folder: Path) -> None:
 
 async def run_export(args: argparse.Namespace) -> int:
     """The ``voxkv export`` handler."""
-    job = _ExportJob(args)
-    try:
-        task = asyncio.create_task(job.run())
-        with Interrupts(task, "export") as interrupts:
-            try:
-                await task
-            except asyncio.CancelledError:
-                if interrupts.signal is None:
-                    raise
-        return job.finish(interrupts.signal, interrupts.exit_code)
-    finally:
-        job.bar.close()
-        job.output.discard()
+    return await run_job(_ExportJob(args), "export")

@@ -15,7 +15,6 @@ rows, sorted once at the end).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import time
 from array import array
 from collections.abc import Iterator
@@ -34,7 +33,7 @@ from ._connection import (
     is_stdio,
 )
 from ._csvrows import CsvInputError, read_csv, read_header
-from ._jobs import Bar, Interrupts, command_line, count_lines, finish, open_input, show_progress
+from ._jobs import Bar, command_line, count_lines, finish, open_input, run_job, show_progress
 from ._keytable import count_repeats
 from ._rejects import Rejects, check_distinct
 from ._rows import Reject, Row, RowRules, read_jsonl, read_lines
@@ -313,15 +312,4 @@ def _line(s: dict[str, Any]) -> str:
 
 async def run_import(args: argparse.Namespace) -> int:
     """The ``voxkv import`` handler."""
-    job = _ImportJob(args)
-    try:
-        task = asyncio.create_task(job.run())
-        with Interrupts(task, "import") as interrupts:
-            try:
-                await task
-            except asyncio.CancelledError:
-                if interrupts.signal is None:
-                    raise
-        return job.finish(interrupts.signal, interrupts.exit_code)
-    finally:
-        job.close()
+    return await run_job(_ImportJob(args), "import")

@@ -19,9 +19,10 @@ import os
 import shlex
 import signal
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Self
+from typing import IO, Any, Protocol, Self
 
 from ._connection import UsageError, is_stdio, print_json
 
@@ -117,6 +118,37 @@ class Interrupts:
         loop = asyncio.get_running_loop()
         for sig in self._installed:
             loop.remove_signal_handler(sig)
+
+
+class Job(Protocol):
+    """A file job as :func:`run_job` drives it."""
+
+    def run(self) -> Coroutine[Any, Any, None]:
+        """Do the work (cancelled on SIGINT/SIGTERM)."""
+        ...
+
+    def finish(self, signum: int | None, exit_signal: int) -> int:
+        """Print the summary; the exit code."""
+        ...
+
+    def close(self) -> None:
+        """Release what the job holds (files, the progress bar)."""
+        ...
+
+
+async def run_job(job: Job, name: str) -> int:
+    """Run ``job``; on SIGINT/SIGTERM stop it, and let it say what it did either way."""
+    try:
+        task = asyncio.create_task(job.run())
+        with Interrupts(task, name) as interrupts:
+            try:
+                await task
+            except asyncio.CancelledError:
+                if interrupts.signal is None:
+                    raise
+        return job.finish(interrupts.signal, interrupts.exit_code)
+    finally:
+        job.close()
 
 
 def finish(args: argparse.Namespace, summary: dict[str, Any], line: str) -> int:

@@ -34,7 +34,7 @@ from ._connection import (
     is_stdio,
 )
 from ._csvrows import CsvInputError, read_csv, read_header
-from ._jobs import Bar, Interrupts, finish, open_input, show_progress
+from ._jobs import Bar, finish, open_input, run_job, show_progress
 from ._plan import Plan, Planner
 from ._rejects import Rejects, check_distinct
 from ._rows import Reject, Row, RowRules, read_jsonl
@@ -288,15 +288,4 @@ def _line(s: dict[str, Any]) -> str:
 
 async def run_sync(args: argparse.Namespace) -> int:
     """The ``voxkv sync`` handler."""
-    job = _SyncJob(args)
-    try:
-        task = asyncio.create_task(job.run())
-        with Interrupts(task, "sync") as interrupts:
-            try:
-                await task
-            except asyncio.CancelledError:
-                if interrupts.signal is None:
-                    raise
-        return job.finish(interrupts.signal, interrupts.exit_code)
-    finally:
-        job.close()
+    return await run_job(_SyncJob(args), "sync")
