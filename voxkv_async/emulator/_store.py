@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import attrs
 
@@ -48,30 +48,48 @@ class Item:
 
 
 class _Namespace:
-    """One application's pairs: a dict for lookups plus a sorted key list for prefixes."""
+    """One application's pairs: a dict for lookups plus a sorted key list for prefixes.
 
-    __slots__ = ("items", "sorted_keys")
+    ``next_expiry`` is at or before the earliest ``expires_at`` of its pairs, so a listing
+    knows without looking whether any pair may have expired since the last purge.
+    """
+
+    __slots__ = ("items", "next_expiry", "sorted_keys")
 
     def __init__(self) -> None:
         self.items: dict[str, Item] = {}
         self.sorted_keys: list[str] = []
+        self.next_expiry = float("inf")
 
     def put(self, item: Item) -> None:
         if item.key not in self.items:
             bisect.insort(self.sorted_keys, item.key)
         self.items[item.key] = item
+        self.next_expiry = min(self.next_expiry, item.expires_at)
+
+    def purge(self, now: float) -> None:
+        """Drop every pair expired at ``now``."""
+        live = {k: i for k, i in self.items.items() if now < i.expires_at}
+        if len(live) != len(self.items):
+            self.items = live
+            self.sorted_keys = [k for k in self.sorted_keys if k in live]
+        self.next_expiry = min((i.expires_at for i in live.values()), default=float("inf"))
+
+    def page(self, prefix: str, count: int, offset: int) -> list[Item]:
+        """``count`` pairs from the ``offset``-th whose key starts with ``prefix``."""
+        start = bisect.bisect_left(self.sorted_keys, prefix) + offset
+        page = []
+        for key in self.sorted_keys[start:start + count]:
+            if not key.startswith(prefix):
+                break
+            page.append(self.items[key])
+        return page
 
     def drop(self, key: str) -> None:
         del self.items[key]
         i = bisect.bisect_left(self.sorted_keys, key)
         del self.sorted_keys[i]
 
-    def with_prefix(self, prefix: str) -> Iterator[Item]:
-        i = bisect.bisect_left(self.sorted_keys, prefix)
-        keys = self.sorted_keys
-        while i < len(keys) and keys[i].startswith(prefix):
-            yield self.items[keys[i]]
-            i += 1
 
 
 class Store:
@@ -118,20 +136,12 @@ class Store:
         ns = self._apps.get(app)
         if ns is None:
             return []
-        live: list[Item] = []
-        expired: list[str] = []
-        for item in ns.with_prefix(prefix):
-            if self._expired(item):
-                expired.append(item.key)
-            elif offset:
-                offset -= 1
-            else:
-                live.append(item)
-                if len(live) == count:
-                    break
-        for key in expired:
-            ns.drop(key)
-        return live
+        # Expired pairs are purged first, so the offset counts live pairs only and a page
+        # is found by index: listing N keys costs N, not N**2 / page size.
+        now = self.clock()
+        if now >= ns.next_expiry:
+            ns.purge(now)
+        return ns.page(prefix, count, offset)
 
     def dump(self) -> dict[int, list[Item]]:
         """Every live pair, by application, sorted by key."""
