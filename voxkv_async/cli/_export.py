@@ -24,6 +24,7 @@ from typing import IO, Any
 
 import attrs
 
+from .._bulk._checkpoint_log import fsync_dir
 from .._models import KeyInfo
 from .._validation import check_key
 from ._connection import EXIT_OK, EXIT_PARTIAL, UsageError, connected, is_stdio
@@ -70,7 +71,7 @@ class _Output:
         self.file.close()
         os.replace(self.tmp, self.target)
         self.tmp = None
-        _fsync_dir(self.target.parent)
+        fsync_dir(self.target.parent)
 
     def discard(self) -> None:
         """Remove the temporary file (after an error or an interruption)."""
@@ -182,14 +183,6 @@ def _line(s: dict[str, Any], signum: int | None) -> str:
     return (f"{s['keys']} keys written to {where} in {s['elapsed']:.1f} s "
             f"({rate:.0f} keys/s){note}{drifted}")
 
-
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 async def run_export(args: argparse.Namespace) -> int:
