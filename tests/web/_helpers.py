@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-import ssl
 from typing import Any
 
-from voxkv_async import Credentials, RetryPolicy, VoxKV
+from _mock_api import (  # noqa: F401 - re-exported for the web tests
+    BASE,
+    DEL_URL,
+    GET_URL,
+    ITEM,
+    ITEMS_URL,
+    KEYS_URL,
+    SET_URL,
+    TLS,
+)
+from _mock_api import make_kv as mocked_kv  # noqa: F401
+
+from voxkv_async import VoxKV
 from voxkv_async.emulator import Emulator
-
-BASE = "https://api.test/platform_api"
-SET_URL = f"{BASE}/SetKeyValueItem"
-GET_URL = f"{BASE}/GetKeyValueItem"
-DEL_URL = f"{BASE}/DelKeyValueItem"
-ITEMS_URL = f"{BASE}/GetKeyValueItems"
-KEYS_URL = f"{BASE}/GetKeyValueKeys"
-ITEM = {"key": "ns:k", "value": "v", "expires_at": 1_900_000_000}
-TLS = ssl.create_default_context()
-
-
-def mocked_kv(credentials: Credentials, **kw: Any) -> VoxKV:
-    """A client for :data:`BASE` (aioresponses); retrying off unless ``retry=`` says so."""
-    kw.setdefault("base_url", BASE)
-    kw.setdefault("ssl", TLS)
-    kw.setdefault("retry", RetryPolicy.disabled())
-    return VoxKV(credentials, application_id=77, **kw)
 
 
 def emulator_kv(emu: Emulator, **kw: Any) -> VoxKV:
