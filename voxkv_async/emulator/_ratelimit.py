@@ -35,11 +35,11 @@ class RateLimit:
     """A server-side rate limit: a token bucket of ``burst`` tokens filled at ``rate``/s.
 
     One bucket per emulator, i.e. per account, as the real API is assumed to limit per
-    account (API-FACTS: "Assume a per-account server-side limit"); every API request
-    counts, whatever its method or application, before its token is checked. A request
-    that finds no token is refused at once (after the network delay of ``Faults``, which
-    models its trip in): it takes no token, is not applied, and is counted in
-    ``EmulatorStats.throttled``. The check runs before fault injection.
+    account (inferred, not documented: docs/explanation/real-api.md, "Rate limits");
+    every API request counts, whatever its method or application, before its token is
+    checked. A request that finds no token is refused at once (after the network delay of
+    ``Faults``, which models its trip in): it takes no token, is not applied, and is
+    counted in ``EmulatorStats.throttled``. The check runs before fault injection.
 
     Attributes:
         rate: Requests per second; ``None`` or 0: no limit (the default).
