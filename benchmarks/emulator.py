@@ -33,8 +33,11 @@ class EmulatorProcess:
     Falls back to ``python -m benchmarks._serve`` when the CLI is not installed.
     """
 
-    def __init__(self, latency_ms: float = 0.0, *, use_cli: bool | None = None) -> None:
+    def __init__(self, latency_ms: float = 0.0, *, use_cli: bool | None = None,
+                 applications: tuple[int, ...] = ()) -> None:
         self.latency_ms = latency_ms
+        #: Applications besides the default one: the emulator answers others with 558.
+        self.applications = applications
         self.use_cli = cli_available() if use_cli is None else use_cli
         self.state_dir = Path(tempfile.mkdtemp(prefix="voxkv-bench-"))
         self.proc: subprocess.Popen[str] | None = None
@@ -61,12 +64,13 @@ class EmulatorProcess:
         return self.proc.pid
 
     def command(self) -> list[str]:
+        apps = [arg for app in self.applications for arg in ("--add-application", str(app))]
         if self.use_cli:
             return [sys.executable, "-m", "voxkv_async.cli", "emulator", "--port", "0",
                     "--tls", "--state-dir", str(self.state_dir),
-                    "--latency", f"{self.latency_ms:g}ms"]
+                    "--latency", f"{self.latency_ms:g}ms", *apps]
         return [sys.executable, "-m", "benchmarks._serve", "--state-dir", str(self.state_dir),
-                "--latency", f"{self.latency_ms:g}"]
+                "--latency", f"{self.latency_ms:g}", *apps]
 
     def start(self, timeout: float = 30.0) -> None:
         self.proc = subprocess.Popen(

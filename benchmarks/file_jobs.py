@@ -126,7 +126,9 @@ def plan_child(rows: int, path: str) -> None:
 
 
 def measure(rows: int, stored: int, concurrency: int) -> dict[str, Any]:
-    with EmulatorProcess(0.0) as emu, tempfile.TemporaryDirectory() as tmp:
+    # One application per job, so each starts from an empty storage.
+    with EmulatorProcess(0.0, applications=(10, 12, 13, 15)) as emu, \
+            tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         env = {**os.environ, "VOXKV_BASE_URL": emu.base_url, "VOXKV_CA_FILE": emu.ca,
                "VOXIMPLANT_CREDENTIALS": emu.creds, "VOXKV_APPLICATION_ID": "1"}

@@ -9,6 +9,7 @@ started as the tutorial starts it (:func:`emulator_env`), or in-process.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import re
@@ -62,14 +63,14 @@ def shell_env(extra: dict[str, str]) -> dict[str, str]:
     return {**env, **extra}
 
 
-@pytest.fixture
-def emulator_env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    """``voxkv emulator --tls --state-dir emu`` as in the tutorial (on a free port), and
-    the variables it prints, as a reader exports them."""
+@contextlib.contextmanager
+def emulator_process(folder: Path, *flags: str) -> Iterator[dict[str, str]]:
+    """``voxkv emulator --tls --state-dir emu FLAGS...`` on a free port, and the variables
+    it prints, as a reader exports them; stopped with SIGINT as a reader stops it."""
     process = subprocess.Popen(
         [sys.executable, "-m", "voxkv_async", "emulator", "--port", "0", "--tls",
-         "--state-dir", str(tmp_path / "emu")],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=tmp_path,
+         "--state-dir", str(folder / "emu"), *flags],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=folder,
     )
     try:
         printed: dict[str, str] = {}
@@ -91,6 +92,14 @@ def emulator_env(tmp_path: Path) -> Iterator[dict[str, str]]:
             process.wait()
         if process.stdout is not None:
             process.stdout.close()
+
+
+@pytest.fixture
+def emulator_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """``voxkv emulator --tls --state-dir emu`` as in the tutorial (on a free port), and
+    the variables it prints, as a reader exports them."""
+    with emulator_process(tmp_path) as env:
+        yield env
 
 
 def load_module(code: str, path: Path) -> ModuleType:

@@ -88,6 +88,7 @@ def test_export_then_import_into_another_application_round_trips_bytes(voxkv: Vo
     write_jsonl(voxkv.cwd / "in.jsonl", rows)
     assert voxkv.quick("import", "in.jsonl").returncode == 0
     assert voxkv("export", "--prefix", "b:", "-o", "a.jsonl").returncode == 0
+    voxkv.emu.add_application(2)
     moved = voxkv.quick("import", "a.jsonl", "--application-id", "2")
     assert moved.returncode == 0, moved.stderr
     assert voxkv.quick("export", "--prefix", "b:", "-o", "b.jsonl",

@@ -26,7 +26,6 @@ def test_exit_codes_tell_usage_from_partial_from_aborted(voxkv: Voxkv) -> None:
 
 def test_exit_3_when_the_job_cannot_proceed(voxkv: Voxkv) -> None:
     write_jsonl(voxkv.cwd / "in.jsonl", [{"key": f"a:{i}", "value": "v"} for i in range(100)])
-    voxkv.emu.set_modes(unknown_application="error")
     done = voxkv("import", "in.jsonl", "--application-id", "999", "--json")
     assert done.returncode == 3, done.stderr
     result = summary(done)
@@ -98,6 +97,7 @@ def test_export_to_stdout_round_trips_through_import_from_stdin(voxkv: Voxkv) ->
     write_jsonl(voxkv.cwd / "in.jsonl", [{"key": f"rt:{i}", "value": f"ж{i}"} for i in range(30)])
     assert voxkv.quick("import", "in.jsonl").returncode == 0
     exported = voxkv("export", "--prefix", "rt:")
+    voxkv.emu.add_application(7)
     again = voxkv("import", "-", "--application-id", "7", stdin=exported.stdout.encode())
     assert again.returncode == 0, again.stderr
     assert voxkv.emu.items(7) == voxkv.emu.items()

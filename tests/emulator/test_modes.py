@@ -15,7 +15,7 @@ def test_defaults() -> None:
         "missing_del": "zero",
         "keys_shape": "objects",
         "ttl_conflict": "ttl",
-        "unknown_application": "accept",
+        "unknown_application": "error",
     }
 
 
@@ -68,10 +68,3 @@ async def test_ttl_conflict_error(api: Api) -> None:
     api.emu.set_modes(ttl_conflict="error")
     assert await api.error("SetKeyValueItem", key="k", value="v", ttl=1, expires_at=2) == 101
     assert api.emu.items() == {}
-
-
-async def test_unknown_application(api: Api) -> None:
-    assert await api.result("GetKeyValueItem", key="k", app=77) is None
-    api.emu.set_modes(unknown_application="error")
-    assert await api.error("GetKeyValueItem", key="k", app=77) == 558
-    assert await api.result("GetKeyValueItem", key="k") is None

@@ -51,7 +51,14 @@ def register_emulator(subparsers: Any) -> None:
         "(default: a temporary folder, removed at exit)",
     )
     p.add_argument(
-        "--application-id", type=int, default=1, help="the application id (default: %(default)s)"
+        "--application-id", type=int, default=1,
+        help="the default application's id, printed as VOXKV_APPLICATION_ID "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--add-application", action="append", default=[], type=application, metavar="ID[=NAME]",
+        help="another application the emulator knows (repeatable); calls for an id it "
+        "does not know are answered with code 558 (see --unknown-application)",
     )
     p.add_argument("--seed", type=int, help="seed of the fault injector")
     p.add_argument(
@@ -142,6 +149,15 @@ def duration(text: str) -> float:
     return value / 1000 if match.group(2) == "ms" else value
 
 
+def application(text: str) -> tuple[int, str | None]:
+    """``(id, name)`` from ``"2"`` or ``"2=crm"`` (``--add-application``)."""
+    raw_id, sep, name = text.partition("=")
+    if not raw_id.strip().isdigit() or int(raw_id) < 1 or (sep and not name):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an application: give a positive id, optionally =NAME (2=crm)")
+    return int(raw_id), name or None
+
+
 def _prefixed(args: argparse.Namespace, prefix: str) -> dict[str, Any]:
     return {
         k.removeprefix(prefix): v
@@ -182,6 +198,7 @@ async def _serve(args: argparse.Namespace, faults: Any, modes: Any, rate_limit: 
         modes=modes,
         rate_limit=rate_limit,
         application_id=args.application_id,
+        applications=dict(args.add_application),
         state_dir=state_dir,
     )
     for child in args.child_account:

@@ -79,7 +79,9 @@ class Params:
         if app is None:
             raise ApiFailure(EMPTY, "Parameter 'application_id' is required")
         if ctx.modes.unknown_application == "error" and app not in ctx.applications:
-            raise ApiFailure(APP_NOT_FOUND, "Application not found")
+            # The error list's wording for 558; which of 116 and 558 the key-value
+            # methods send is UNKNOWN (docs/explanation/real-api.md, "Error codes").
+            raise ApiFailure(APP_NOT_FOUND, "Application is not found.")
         return app
 
     def page(self) -> tuple[int, int]:

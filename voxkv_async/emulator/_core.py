@@ -40,7 +40,8 @@ class Core:
         self.modes = modes
         #: The server-side rate limit's bucket, checked before faults and the store.
         self.limiter = RateLimiter(rate_limit or RateLimit(), rate_clock)
-        self.applications: set[int] = set()
+        #: The applications the emulator knows: their names (``None``: unnamed) by id.
+        self.applications: dict[int, str | None] = {}
         #: The storage of each child account (key owners share :attr:`store`).
         self.child_stores: dict[str, Store] = {}
 

@@ -41,9 +41,11 @@ class EmulatorModes:
             gives ``["k1", "k2"]``.
         ttl_conflict: SetKeyValueItem with both ``ttl`` and ``expires_at``: ``"ttl"`` wins
             (default), ``"expires_at"`` wins, or ``"error"`` answers code 101.
-        unknown_application: An ``application_id`` the emulator was not told about:
-            ``"accept"`` gives it its own empty storage (default), ``"error"`` answers
-            code 558, "Application not found".
+        unknown_application: An ``application_id`` the emulator does not know (neither
+            its default application nor one added with ``Emulator.add_application``):
+            ``"error"`` answers code 558, "Application is not found." (default, as the
+            API's error list words it); ``"accept"`` gives it its own empty storage (the
+            old default: any id works, so a wrong one goes unnoticed).
     """
 
     missing_get: MissingGet = attrs.field(
@@ -66,8 +68,9 @@ class EmulatorModes:
         ),
     )
     unknown_application: UnknownApplication = attrs.field(
-        default="accept",
-        **_choice("accept", "error", help="answer for an application_id not registered"),
+        default="error",
+        **_choice("error", "accept", help="answer for an application_id the emulator "
+                  "does not know: code 558, or its own empty storage"),
     )
 
     def to_json(self) -> dict[str, str]:

@@ -63,8 +63,11 @@ class Emulator:
             sleeping.
         accounts: Service accounts whose tokens are accepted; the first one is
             :attr:`credentials`. By default one is generated (account id 1000001).
-        application_id: The application the emulator knows (see
-            ``EmulatorModes.unknown_application``).
+        application_id: The default application: the one :meth:`items` reads and the
+            pytest fixtures' client uses.
+        applications: More applications the emulator knows, as ids or ``{id: name}``;
+            see :meth:`add_application`. An id it does not know is answered with code
+            558 (``EmulatorModes.unknown_application``).
         state_dir: When given, ``credentials.json`` (and with TLS ``ca.pem``) are written
             there on start.
         child_accounts: Child accounts by parent account id: a parent's key may sign
@@ -87,6 +90,7 @@ class Emulator:
         rate_clock: Clock | None = None,
         accounts: Sequence[Credentials] | None = None,
         application_id: int = DEFAULT_APPLICATION_ID,
+        applications: Mapping[int, str | None] | Iterable[int] = (),
         state_dir: str | os.PathLike[str] | None = None,
         child_accounts: Mapping[int | str, Iterable[int | str]] | None = None,
     ) -> None:
@@ -104,7 +108,10 @@ class Emulator:
             rate_limit=rate_limit,
             rate_clock=rate_clock,
         )
-        self._core.applications.add(application_id)
+        self.add_application(application_id)
+        named = applications if isinstance(applications, Mapping) else dict.fromkeys(applications)
+        for app, name in named.items():
+            self.add_application(app, name=name)
         self._accounts: list[Credentials] = []
         for creds in accounts or [generate_credentials()]:
             self.add_account(creds)
@@ -227,6 +234,26 @@ class Emulator:
         accepted and work on the child's own storage; any other ``iss`` is code 100."""
         self._core.add_child_account(
             child_id, self.credentials.account_id if parent is None else parent)
+
+    def add_application(self, application_id: int, *, name: str | None = None) -> None:
+        """Know ``application_id`` (with ``name``, recorded for :attr:`applications`):
+        calls for it are answered from its own storage instead of with code 558.
+
+        Raises:
+            ValueError: ``application_id`` is not a positive int, or ``name`` is empty.
+        """
+        if isinstance(application_id, bool) or not isinstance(application_id, int) \
+                or application_id < 1:
+            raise ValueError(
+                f"application_id must be a positive int, got {application_id!r}")
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ValueError(f"application name must be a non-empty str, got {name!r}")
+        self._core.applications[application_id] = name
+
+    @property
+    def applications(self) -> dict[int, str | None]:
+        """The applications the emulator knows: their names (``None``: unnamed) by id."""
+        return dict(self._core.applications)
 
     @property
     def child_accounts(self) -> list[str]:
