@@ -11,9 +11,31 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
-from _docs_support import README, TIMING, block, blocks, output_after, run, shell_env
+import pytest
+from _docs_support import (
+    README,
+    TIMING,
+    block,
+    blocks,
+    emulator_process,
+    output_after,
+    run,
+    shell_env,
+)
+
+
+@pytest.fixture
+def readme_emulator(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """``voxkv emulator --tls --state-dir emu --application-id 123``, as the README starts
+    it (its scripts use application 123), and the variables it prints."""
+    command = next(line for b in blocks(README) if b["lang"] == "bash"
+                   for line in b["code"].splitlines() if line.startswith("voxkv emulator"))
+    assert "--application-id 123" in command
+    with emulator_process(tmp_path, "--application-id", "123") as env:
+        yield env
 
 
 def python_blocks() -> list[str]:
@@ -39,11 +61,11 @@ def test_every_python_block_is_run_here() -> None:
     assert len(python_blocks()) == len(scripts) + len(tests)
 
 
-def test_quick_start(emulator_env: dict[str, str], tmp_path: Path) -> None:
+def test_quick_start(readme_emulator: dict[str, str], tmp_path: Path) -> None:
     [code] = [c for c in python_blocks() if "kv.set_many(" in c]
     script = tmp_path / "quick_start.py"
     script.write_text(code, encoding="utf-8")
-    done = run([sys.executable, "-W", "error::ResourceWarning", str(script)], emulator_env,
+    done = run([sys.executable, "-W", "error::ResourceWarning", str(script)], readme_emulator,
                tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     # Every key under "ns:" was deleted before the walk: the summary is all it prints.
@@ -52,10 +74,10 @@ def test_quick_start(emulator_env: dict[str, str], tmp_path: Path) -> None:
     assert TIMING.sub("", done.stdout) == f"{shown[1]}, 0 retried attempts\n"
 
 
-def test_web_service(emulator_env: dict[str, str], tmp_path: Path) -> None:
+def test_web_service(readme_emulator: dict[str, str], tmp_path: Path) -> None:
     script = tmp_path / "web_service.py"
     script.write_text(block(README, "web_service.py"), encoding="utf-8")
-    done = run([sys.executable, "-W", "error::ResourceWarning", str(script)], emulator_env,
+    done = run([sys.executable, "-W", "error::ResourceWarning", str(script)], readme_emulator,
                tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout == output_after(README, "web_service.py")

@@ -104,6 +104,7 @@ async def test_count_defaults_to_10(api: Api) -> None:
 
 
 async def test_applications_are_separate(api: Api) -> None:
+    api.emu.add_application(2)
     await api.result("SetKeyValueItem", key="k", value="one")
     await api.result("SetKeyValueItem", key="k", value="two", app=2)
     assert (await api.result("GetKeyValueItem", key="k", app=2))["value"] == "two"

@@ -28,10 +28,11 @@ def quick_start() -> str:
 
 
 def start_emulator(state_dir: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    """``voxkv emulator --tls --port 0 --state-dir DIR``: the process and what it printed."""
+    """``voxkv emulator --tls --port 0 --state-dir DIR --application-id 123``, as the
+    README starts it: the process and what it printed."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "voxkv_async", "emulator", "--tls", "--port", "0",
-         "--state-dir", str(state_dir)],
+         "--state-dir", str(state_dir), "--application-id", "123"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     assert proc.stdout is not None
