@@ -343,7 +343,7 @@ class Emulator:
 
     def reset(self) -> None:
         """Empty the store, zero the counters, refill the rate limit's bucket; the
-        settings (faults, modes, rate limit) stay."""
+        settings (faults, modes, rate limit, applications, child accounts) stay."""
         self._core.reset()
 
     def _server_ssl(self) -> ssl.SSLContext | None:
