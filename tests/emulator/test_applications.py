@@ -120,3 +120,13 @@ def test_voxkv_emulator_refuses_a_bad_application(bad: str) -> None:
     assert done.returncode == 2
     assert "is not an application: give a positive id" in done.stderr
 
+
+
+class TestThePytestFixtures:
+    @pytest.fixture
+    def voxkv_emulator_options(self) -> dict[str, object]:
+        return {"applications": [2]}
+
+    async def test_applications_given_in_the_options_are_known(
+            self, voxkv_emulator: Emulator) -> None:
+        assert voxkv_emulator.applications == {1: None, 2: None}
