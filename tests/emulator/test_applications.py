@@ -112,13 +112,18 @@ async def test_voxkv_emulator_flags(tmp_path: Path, flags: tuple[str, ...],
     assert got == answers
 
 
-@pytest.mark.parametrize("bad", ["x", "0", "5="])
-def test_voxkv_emulator_refuses_a_bad_application(bad: str) -> None:
+@pytest.mark.parametrize(("flag", "bad", "says"), [
+    ("--add-application", "x", "'x' is not an application: give a positive id"),
+    ("--add-application", "0", "'0' is not an application: give a positive id"),
+    ("--add-application", "5=", "'5=' is not an application: give a positive id"),
+    ("--application-id", "0", "'0' is not an application id: give a positive integer"),
+])
+def test_voxkv_emulator_refuses_a_bad_application(flag: str, bad: str, says: str) -> None:
     done = subprocess.run([sys.executable, "-m", "voxkv_async", "emulator", "--port", "0",
-                           "--add-application", bad], capture_output=True, text=True,
+                           flag, bad], capture_output=True, text=True,
                           timeout=60, check=False, env={**os.environ})
     assert done.returncode == 2
-    assert "is not an application: give a positive id" in done.stderr
+    assert says in done.stderr
 
 
 

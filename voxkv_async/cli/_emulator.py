@@ -51,7 +51,7 @@ def register_emulator(subparsers: Any) -> None:
         "(default: a temporary folder, removed at exit)",
     )
     p.add_argument(
-        "--application-id", type=int, default=1,
+        "--application-id", type=application_id, default=1,
         help="the default application's id, printed as VOXKV_APPLICATION_ID "
         "(default: %(default)s)",
     )
@@ -147,6 +147,14 @@ def duration(text: str) -> float:
             f"{text!r} is not a duration: give seconds (0.02) or a unit (20ms, 0.02s)")
     value = float(match.group(1))
     return value / 1000 if match.group(2) == "ms" else value
+
+
+def application_id(text: str) -> int:
+    """A positive application id (``--application-id``)."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an application id: give a "
+                                         "positive integer")
+    return int(text)
 
 
 def application(text: str) -> tuple[int, str | None]:
