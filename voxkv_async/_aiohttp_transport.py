@@ -46,11 +46,13 @@ def _timeout(method: str, text: str, exc: aiohttp.ClientError, sent: bool) -> Vo
 
 
 def _broken_body(method: str, text: str, exc: aiohttp.ClientError, sent: bool) -> VoxKVError:
+    # may_have_applied: True, as the class says (an answer was coming).
     return IncompleteResponseError(f"answer body broken off ({type(exc).__name__})", status=0,
                                    method=method)
 
 
 def _malformed(method: str, text: str, exc: aiohttp.ClientError, sent: bool) -> VoxKVError:
+    # may_have_applied: False, as for every ProtocolError.
     status = exc.status if isinstance(exc, aiohttp.ClientResponseError) else 0
     message = exc.message if isinstance(exc, aiohttp.ClientResponseError) else text
     return ProtocolError(f"malformed HTTP answer ({message})", status=status, method=method)
@@ -65,7 +67,8 @@ def _other(method: str, text: str, exc: aiohttp.ClientError, sent: bool) -> VoxK
 
 
 #: aiohttp's exceptions, most specific first: the client's error for each, and whether
-#: the request may have left (``sent``). The first row that matches decides.
+#: the call may have applied (the request may have left, and no answer says it did not).
+#: The first row that matches decides.
 _FAILURES: tuple[tuple[type[aiohttp.ClientError], _Make, bool], ...] = (
     (aiohttp.ClientConnectorCertificateError, _tls, False),
     # Timeouts (aiohttp's subclass TimeoutError): a connect timeout sent nothing, a read
@@ -73,7 +76,7 @@ _FAILURES: tuple[tuple[type[aiohttp.ClientError], _Make, bool], ...] = (
     (aiohttp.ConnectionTimeoutError, _timeout, False),
     (aiohttp.ServerTimeoutError, _timeout, True),
     (aiohttp.ClientPayloadError, _broken_body, True),
-    (aiohttp.ClientResponseError, _malformed, True),
+    (aiohttp.ClientResponseError, _malformed, False),  # an answer came, if not HTTP
     (aiohttp.ClientConnectorError, _connect, False),  # no connection: nothing was sent
     (aiohttp.ClientConnectionError, _connect, True),
     (aiohttp.ClientError, _other, True),
