@@ -174,7 +174,7 @@ class Checkpoint:
                 size += len(chunk)
         return f"sha256:{digest.hexdigest()}:{size}"
 
-    def _load(self, check_destination: bool) -> None:
+    def _load(self, check_destination: bool = False) -> None:
         try:
             data = self.path.read_bytes()
         except FileNotFoundError:
