@@ -161,6 +161,28 @@ def test_a_file_replaced_after_it_was_opened_never_resumes_into_the_wrong_versio
         assert "was made for another input" in done.stderr
 
 
+def test_a_file_rewritten_in_place_during_the_run_is_not_reported_written(
+    voxkv: Voxkv,
+) -> None:
+    source = rows_file(voxkv, 3000, "in.jsonl", tag="old")
+    voxkv.emu.set_faults(latency=0.02)
+    proc = voxkv.start("import", "in.jsonl", "--checkpoint", "c.ckpt", "--concurrency", "8",
+                       "--json")
+    wait_for(lambda: voxkv.sets() >= 300)
+    with source.open("r+b") as f:  # the last row, not read yet: same length, new value
+        data = f.read()
+        last = data.rstrip(b"\n").rsplit(b"\n", 1)[1]
+        f.seek(len(data) - len(last) - 1)
+        f.write(last.replace(b"old-", b"new-"))
+    voxkv.emu.set_faults(latency=0.001)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    assert "in.jsonl changed while it was read (rewritten in place)" in err
+    result = json.loads(out)
+    assert (result["input_changed"], result["checkpoint_kept"]) == (True, True)
+    assert "every row written" not in err
+
+
 # --- E: the printed resume command resumes ------------------------------------------------------
 
 

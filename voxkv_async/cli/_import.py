@@ -163,8 +163,7 @@ class _ImportJob:
         path: Path | None = self.args.checkpoint
         if path is None:
             return None
-        if not self.input.regular:  # became a pipe since it was checked
-            check_regular(self.path, "--checkpoint")
+        self.input.require_regular("--checkpoint")  # a pipe now, if not when checked
         # The format is part of it: the same bytes read as CSV have other rows.
         fingerprint = f"{self.input.fingerprint()}:{self.fmt}"
         source = f"{self.path.resolve()} ({self.input.size} bytes, {self.fmt})"
@@ -312,6 +311,7 @@ def _check_flags(args: argparse.Namespace) -> None:
                                                    "checkpoint": args.checkpoint})
     if args.checkpoint is not None:
         check_distinct(args.checkpoint, "--checkpoint", {"input": args.file})
+        check_regular(args.file, "--checkpoint")  # before opening: a pipe is not drained
 
 
 def _format_of(args: argparse.Namespace) -> str:

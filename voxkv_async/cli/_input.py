@@ -38,6 +38,10 @@ def check_regular(path: Path, flag: str) -> None:
         mode = os.stat(path).st_mode
     except OSError:
         return  # opening it says why, as for any input
+    _refuse_unless_regular(path, mode, flag)
+
+
+def _refuse_unless_regular(path: Path, mode: int, flag: str) -> None:
     if not stat.S_ISREG(mode):
         raise UsageError(
             f"{flag} needs a regular file: {path} is {_kind(mode)}, which can be read "
@@ -68,6 +72,7 @@ class InputFile:
             if self._own:
                 raw.close()
             raise
+        self._mode = st.st_mode
         #: Whether it is a regular file: hashed, counted and re-read by offset.
         self.regular = stat.S_ISREG(st.st_mode)
         self.size = st.st_size if self.regular else None
@@ -76,6 +81,10 @@ class InputFile:
         self._hashing = _Hashing(raw) if self.regular else None
         # The row readers take a binary stream; _Hashing has the part of it they use.
         self.stream = cast(IO[bytes], self._hashing) if self._hashing else raw
+
+    def require_regular(self, flag: str) -> None:
+        """:func:`check_regular` for the file opened (the path may have changed since)."""
+        _refuse_unless_regular(self.path, self._mode, flag)
 
     def fingerprint(self) -> str:
         """``sha256:<hex>:<size>`` of the bytes of the open file (regular files only)."""
