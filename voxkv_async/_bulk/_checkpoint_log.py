@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import json
 import os
 import zlib
@@ -30,6 +31,7 @@ __all__ = [
     "FORMAT",
     "VERSION",
     "DoneSet",
+    "Fingerprinter",
     "LogDamaged",
     "fsync_dir",
     "header_record",
@@ -240,6 +242,21 @@ def _apply(payload: str, done: DoneSet, name: str, number: int) -> None:
 
 
 # --- files ---------------------------------------------------------------------------------
+
+
+class Fingerprinter:
+    """``sha256:<hex>:<size>`` of bytes given in pieces: a file's fingerprint."""
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+        self.size = 0
+
+    def update(self, data: bytes) -> None:
+        self._digest.update(data)
+        self.size += len(data)
+
+    def text(self) -> str:
+        return f"sha256:{self._digest.hexdigest()}:{self.size}"
 
 
 def write_atomically(path: Path, data: bytes) -> int:

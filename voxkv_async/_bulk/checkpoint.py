@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import hashlib
 import os
 import threading
 import time
@@ -37,6 +36,7 @@ from ._checkpoint_errors import (
 from ._checkpoint_lock import CheckpointLock
 from ._checkpoint_log import (
     DoneSet,
+    Fingerprinter,
     LogDamaged,
     format_ranges,
     fsync_dir,
@@ -85,10 +85,9 @@ class Checkpoint:
     idempotent). What survives is always a prefix of the marks in the order they were
     made. Not thread-safe: use it from the event loop of the bulk run.
 
-    **One run at a time**: an open checkpoint holds an exclusive lock (``flock`` on
-    ``<path>.lock``, removed at :meth:`close`); another :meth:`open` of it, in any process,
-    raises :class:`CheckpointLockedError` until then. The lock of a process that died is
-    free at once (the kernel releases it). Not on Windows (no ``fcntl``).
+    **One run at a time**: an open checkpoint is locked (``flock`` on ``<path>.lock``);
+    another :meth:`open` of it, in any process, raises :class:`CheckpointLockedError`
+    until :meth:`close`. A dead process's lock is free (not on Windows).
 
     Attributes:
         path: The checkpoint file.
@@ -135,11 +134,9 @@ class Checkpoint:
             fingerprint: Names the input exactly (see the class docs).
             source: A human description of the input, quoted when a later run with
                 another fingerprint is refused (default: the fingerprint).
-            destination: Where the items go and what changes how they are stored
-                (``{"application_id": "7", "ttl": "3600"}``, say), recorded in a new
-                checkpoint and compared on resume: any field that differs, or a
-                checkpoint that records none, raises :class:`CheckpointDestinationError`.
-                ``None``: not checked.
+            destination: Where the items go, and what changes how they are stored
+                (``{"application_id": "7", "ttl": "3600"}``): recorded, and on resume any
+                difference (or none recorded) raises :class:`CheckpointDestinationError`.
             flush_every: Write once this many marks are pending (default 64).
             flush_interval: Or this many seconds after the first pending mark (0.2).
 
@@ -166,13 +163,11 @@ class Checkpoint:
     @staticmethod
     def file_fingerprint(path: str | os.PathLike[str]) -> str:
         """``sha256:<hex>:<size>`` of a file's bytes: any change to the file changes it."""
-        digest = hashlib.sha256()
-        size = 0
+        fingerprint = Fingerprinter()
         with open(path, "rb") as f:
             while chunk := f.read(1 << 20):
-                digest.update(chunk)
-                size += len(chunk)
-        return f"sha256:{digest.hexdigest()}:{size}"
+                fingerprint.update(chunk)
+        return fingerprint.text()
 
     def _load(self, check_destination: bool = False) -> None:
         try:
@@ -200,14 +195,13 @@ class Checkpoint:
         self.resumed_done = self._done.count
 
     def _check_destination(self, recorded: object, check: bool) -> None:
+        kept = recorded if isinstance(recorded, dict) else None
         if not check:  # keep what is recorded, for the snapshots' headers
-            self.destination = recorded if isinstance(recorded, dict) else None
-            return
-        assert self.destination is not None
-        if recorded != self.destination:
-            raise CheckpointDestinationError(
-                self.path, self.fingerprint, self.source,
-                recorded if isinstance(recorded, dict) else None, self.destination)
+            self.destination = kept
+        elif recorded != self.destination:
+            assert self.destination is not None
+            raise CheckpointDestinationError(self.path, self.fingerprint, self.source,
+                                             kept, self.destination)
 
     def _header(self) -> bytes:
         return header_record(self.fingerprint, self.source, int(time.time()),
@@ -340,13 +334,10 @@ class Checkpoint:
     def on_disk(self) -> bool:
         """Whether :attr:`path` names the file this checkpoint writes (or, once closed,
         did when it was closed): ``False`` if it was deleted or replaced meanwhile."""
-        self._note_on_disk()
-        return self._on_disk
-
-    def _note_on_disk(self) -> None:
         with self._fd_lock:
             if self._fd is not None:
                 self._on_disk = same_file(self.path, self._fd)
+        return self._on_disk
 
     def close(self) -> None:
         """Write what is pending, close the file and release the lock. Idempotent."""
@@ -363,7 +354,7 @@ class Checkpoint:
             if self._writer is not None:
                 self._writer.shutdown(wait=True)
                 self._writer = None
-            self._note_on_disk()  # while the file is open, for after
+            _ = self.on_disk  # noted while the file is open, for after
             with self._fd_lock:
                 if self._fd is not None:
                     os.close(self._fd)

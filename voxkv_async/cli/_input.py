@@ -14,12 +14,12 @@ a pipe) and, for a file replaced at its path meanwhile, reads another version.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from pathlib import Path
 from typing import IO, cast
 
+from .._bulk._checkpoint_log import Fingerprinter
 from ._connection import UsageError, is_stdio
 from ._jobs import open_input
 
@@ -89,11 +89,10 @@ class InputFile:
     def fingerprint(self) -> str:
         """``sha256:<hex>:<size>`` of the bytes of the open file (regular files only)."""
         if self._fingerprint is None:
-            digest, size = hashlib.sha256(), 0
+            fingerprint = Fingerprinter()
             for chunk in self._chunks():
-                digest.update(chunk)
-                size += len(chunk)
-            self._fingerprint = f"sha256:{digest.hexdigest()}:{size}"
+                fingerprint.update(chunk)
+            self._fingerprint = fingerprint.text()
         return self._fingerprint
 
     def count_lines(self) -> int | None:
@@ -117,7 +116,7 @@ class InputFile:
         """
         hashing = self._hashing
         return (self._fingerprint is not None and hashing is not None and hashing.at_end
-                and hashing.fingerprint() != self._fingerprint)
+                and hashing.fingerprint.text() != self._fingerprint)
 
     def close(self) -> None:
         if self._own:
@@ -147,14 +146,12 @@ class _Hashing:
 
     def __init__(self, raw: IO[bytes]) -> None:
         self._raw = raw
-        self._digest = hashlib.sha256()
-        self._size = 0
+        self.fingerprint = Fingerprinter()
         self.at_end = False
 
     def _seen(self, data: bytes, asked: int) -> bytes:
         if data:
-            self._digest.update(data)
-            self._size += len(data)
+            self.fingerprint.update(data)
         elif asked != 0:
             self.at_end = True
         return data
@@ -164,6 +161,3 @@ class _Hashing:
 
     def read(self, size: int = -1) -> bytes:
         return self._seen(self._raw.read(size), size)
-
-    def fingerprint(self) -> str:
-        return f"sha256:{self._digest.hexdigest()}:{self._size}"
