@@ -186,18 +186,27 @@ def test_a_file_rewritten_in_place_during_the_run_is_not_reported_written(
 # --- E: the printed resume command resumes ------------------------------------------------------
 
 
-@pytest.mark.parametrize("flags", [
-    ["--no-progress"],
-    ["--progress"],
-    ["--progress", "--ttl", "3600", "--rate", "5000", "--format", "jsonl",
-     "--give-up-after", "60", "--rejects=-rej.jsonl", "--json"],
+# Connection flags given on the command line, not by the environment: "{NAME}" is the
+# value of the environment variable NAME, which the resumed run does not get.
+_CONNECTION = ["--credentials", "{VOXIMPLANT_CREDENTIALS}", "--application-id",
+               "{VOXKV_APPLICATION_ID}", "--base-url", "{VOXKV_BASE_URL}", "--ca-file",
+               "{VOXKV_CA_FILE}"]
+
+
+@pytest.mark.parametrize(("before", "flags"), [
+    ([], ["--no-progress"]),
+    ([], ["--progress"]),
+    ([], ["--progress", "--ttl", "3600", "--rate", "5000", "--format", "jsonl",
+          "--give-up-after", "60", "--rejects=-rej.jsonl", "--json"]),
+    (["--uvloop"], _CONNECTION),
 ])
-def test_the_printed_resume_command_resumes_as_printed(voxkv: Voxkv,
+def test_the_printed_resume_command_resumes_as_printed(voxkv: Voxkv, before: list[str],
                                                        flags: list[str]) -> None:
+    flags = [flag.format(**voxkv.env) for flag in flags]
     source = rows_file(voxkv, 2000, "-in.jsonl")
     voxkv.emu.set_faults(latency=0.02)
-    proc = voxkv.start("import", "--concurrency", "8", "--checkpoint", "j.ckpt", *flags,
-                       "--", "-in.jsonl")
+    proc = voxkv.start(*before, "import", "--concurrency", "8", "--checkpoint", "j.ckpt",
+                       *flags, "--", "-in.jsonl")
     wait_for(lambda: voxkv.sets() >= 300)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
@@ -207,11 +216,14 @@ def test_the_printed_resume_command_resumes_as_printed(voxkv: Voxkv,
     assert printed, err
     words = shlex.split(printed.group(1))
     assert words[0] == "voxkv"
-    for flag in flags:
+    for flag in before + flags:
         name = flag.partition("=")[0]
         if name.startswith("--"):
             assert any(w.partition("=")[0] == name for w in words), (flag, words)
-    done = subprocess.run([sys.executable, "-m", "voxkv_async", *words[1:]], env=voxkv.env,
+    # Given as flags: the resumed run must get them from the printed command alone.
+    env = {k: v for k, v in voxkv.env.items()
+           if "--credentials" not in flags or f"{{{k}}}" not in _CONNECTION}
+    done = subprocess.run([sys.executable, "-m", "voxkv_async", *words[1:]], env=env,
                           cwd=voxkv.cwd, capture_output=True, text=True, timeout=60,
                           check=False)
     assert done.returncode == 0, done.stderr
