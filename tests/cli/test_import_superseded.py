@@ -7,6 +7,7 @@ same way with or without ``--checkpoint``, and across kills and resumes.
 
 from __future__ import annotations
 
+import csv
 import os
 import signal
 import time
@@ -23,22 +24,26 @@ from voxkv_async.cli._rows import Reject, Row
 
 from .conftest import Voxkv, read_jsonl, summary, wait_for, write_jsonl
 
-# The server refuses an expires_at more than 90 days ahead; the local check allows 60 s
-# of slack for clock skew: such a row is sent, and fails.
-FAILS = {"expires_at": int(time.time()) + TTL_MAX + 30}
+
+def fails() -> dict[str, int]:
+    """An expiry the server refuses (over 90 days ahead) for the next ~55 s, which the
+    local check lets through (it allows 60 s of slack for clock skew): the row is sent,
+    and fails."""
+    return {"expires_at": int(time.time()) + TTL_MAX + 55}
 
 
 def dup_file(voxkv: Voxkv, n: int = 1500) -> Path:
     """Rows ``s:i``; every 50th key also has an earlier row that fails (superseded), and
     five keys have only a row that fails (kept in the rejects)."""
     rows: list[dict[str, Any]] = []
+    bad = fails()
     for i in range(n):
         if i % 50 == 0:
-            rows.append({"key": f"dup:{i}", "value": "old", **FAILS})
+            rows.append({"key": f"dup:{i}", "value": "old", **bad})
         if i % 50 == 25:
             rows.append({"key": f"dup:{i - 25}", "value": "new"})
         rows.append({"key": f"s:{i}", "value": f"v{i}"})
-    rows += [{"key": f"lone:{j}", "value": "only", **FAILS} for j in range(5)]
+    rows += [{"key": f"lone:{j}", "value": "only", **bad} for j in range(5)]
     rows.append({"key": "dup:bad", "value": 7})  # rejected while reading...
     rows.append({"key": "dup:bad", "value": "fixed"})  # ...superseded
     return write_jsonl(voxkv.cwd / "in.jsonl", rows)
@@ -92,7 +97,7 @@ def test_superseded_rows_are_left_out_across_kills_and_resumes(voxkv: Voxkv) -> 
 
 
 def test_only_superseded_failures_make_a_complete_run(voxkv: Voxkv) -> None:
-    write_jsonl(voxkv.cwd / "in.jsonl", [{"key": "k", "value": "old", **FAILS},
+    write_jsonl(voxkv.cwd / "in.jsonl", [{"key": "k", "value": "old", **fails()},
                                          {"key": "k", "value": "new"}])
     (voxkv.cwd / "rej.jsonl").write_text("an earlier run's\n")
     done = voxkv.quick("import", "in.jsonl", "--rejects", "rej.jsonl", "--checkpoint",
@@ -142,3 +147,20 @@ def test_a_rejected_row_is_superseded_only_by_a_later_written_row() -> None:
     assert rejects.written("other", 9) == []
     assert rejects.written("k", 7) == [5]
     assert (rejects.count, rejects.superseded, rejects.kept) == (1, 1, 0)
+
+
+def test_csv_rejects_are_rewritten_without_the_superseded_rows(voxkv: Voxkv) -> None:
+    far = fails()["expires_at"]
+    (voxkv.cwd / "in.csv").write_text(
+        "key,value,expires_at,note\n"
+        f'k,"old\nvalue",{far},first\n'  # a value over two lines, superseded
+        f"lone,only,{far},kept\n"
+        "k,new,,last\n", encoding="utf-8")
+    done = voxkv.quick("import", "in.csv", "--rejects", "rej.csv", "--json")
+    result = summary(done)
+    assert (result["failed"], result["superseded"], result["exit_code"]) == (2, 1, 1)
+    with (voxkv.cwd / "rej.csv").open(encoding="utf-8", newline="") as f:
+        kept = list(csv.DictReader(f))
+    assert [(r["key"], r["value"], r["note"], r["_line"]) for r in kept] == [
+        ("lone", "only", "kept", "4")]
+    assert voxkv.emu.items() == {"k": "new"}

@@ -67,15 +67,13 @@ class InputFile:
         self._own = not is_stdio(path)
         raw = open_input(path, what)
         try:
-            st = os.fstat(raw.fileno())
-        except BaseException:
-            if self._own:
-                raw.close()
-            raise
-        self._mode = st.st_mode
+            st: os.stat_result | None = os.fstat(raw.fileno())
+        except OSError:  # a stream with no file under it (io.UnsupportedOperation)
+            st = None
+        self._mode = st.st_mode if st else 0
         #: Whether it is a regular file: hashed, counted and re-read by offset.
-        self.regular = stat.S_ISREG(st.st_mode)
-        self.size = st.st_size if self.regular else None
+        self.regular = stat.S_ISREG(self._mode)
+        self.size = st.st_size if st and self.regular else None
         self._raw = raw
         self._fingerprint: str | None = None
         self._hashing = _Hashing(raw) if self.regular else None
