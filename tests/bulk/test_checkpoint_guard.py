@@ -64,6 +64,13 @@ def test_another_process_is_refused_and_a_dead_holders_lock_is_free(tmp_path: Pa
         assert taken_over.resumed_done == 1
 
 
+def test_a_symlink_to_a_checkpoint_in_use_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "cp"
+    (tmp_path / "link").symlink_to(path)
+    with Checkpoint.open(path, "fp"), pytest.raises(CheckpointLockedError):
+        Checkpoint.open(tmp_path / "link", "fp")
+
+
 def test_a_refused_open_releases_the_lock(tmp_path: Path) -> None:
     path = tmp_path / "cp"
     Checkpoint.open(path, "fp").close()

@@ -38,7 +38,8 @@ class CheckpointLock:
 
     def __init__(self, checkpoint: Path) -> None:
         self.checkpoint = checkpoint
-        self.path = checkpoint.with_name(checkpoint.name + ".lock")
+        real = checkpoint.resolve()  # two symlinks to one checkpoint share its lock
+        self.path = real.with_name(real.name + ".lock")
         self._fd: int | None = None
 
     def acquire(self) -> None:
