@@ -27,7 +27,7 @@ from tenacity.wait import wait_random_exponential
 from ._errors import RateLimitedError, RequestTimeoutError, VoxKVError, shorten
 from ._stats import Stats
 
-__all__ = ["AttemptHook", "Retrier", "RetryBudget", "RetryPolicy", "within"]
+__all__ = ["AttemptHook", "Retrier", "RetryBudget", "RetryPolicy", "policy_waits", "within"]
 
 logger = logging.getLogger("voxkv_async")
 
@@ -340,6 +340,25 @@ class _Waits:
         if isinstance(exc, RateLimitedError):
             return float(self._throttle(rs))
         return float(self._transient(rs))
+
+
+def policy_waits(policy: RetryPolicy) -> Callable[[BaseException, int], float]:
+    """``policy``'s wait after a failure, as ``wait(error, failures)``, outside a call.
+
+    The very waits of a call's retries (:class:`_Waits`): the server's delay when it
+    gave one (``inf`` beyond ``max_retry_after``), else full jitter on ``throttle_base``
+    after a throttle and on ``base`` otherwise, ``failures`` being the attempts failed so
+    far. Bulk runs space the attempts of each item with it.
+    """
+    waits, retrying = _Waits(policy), AsyncRetrying()
+
+    def wait(error: BaseException, failures: int) -> float:
+        state = RetryCallState(retrying, None, (), {})
+        state.attempt_number = failures
+        state.set_exception((type(error), error, error.__traceback__))
+        return waits(state)
+
+    return wait
 
 
 async def within(awaitable: Awaitable[T], seconds: float, method: str) -> T:

@@ -64,10 +64,11 @@ def test_a_raised_limit_is_found_again_and_a_lowered_one_followed() -> None:
 
 
 def test_limit_answered_with_retry_after() -> None:
-    # 429 + Retry-After: 1, the item waiting out its second as the engine does.
+    # 429 + Retry-After: 1, the item waiting out its second as the engine does: as good
+    # as the same limit without the hint (issue 18, item 3; it was 0.92 R, 5.7 %).
     run = simulate(new_pacer, Server(limit=300, retry_after=1.0), items=6_000)
-    assert 6_000 / run.finished_at >= 0.9 * 300
-    assert run.throttled_share() <= 0.06
+    assert 6_000 / run.finished_at >= 0.95 * 300
+    assert run.throttled_share() <= 0.042
 
 
 # --- throttles that do not answer to our rate -----------------------------------------
@@ -159,22 +160,47 @@ def test_refusals_of_requests_in_flight_make_one_cut_while_pacing() -> None:
     run_virtual(main)
 
 
-def test_retry_after_pauses_once_when_most_are_refused() -> None:
+def test_retry_after_pauses_once_when_cuts_do_not_help() -> None:
+    async def main(clock: VirtualClock) -> None:
+        pacer = AdaptiveRate(clock=clock)
+        paused_at = None
+        for _ in range(2000):  # every answer says "retry after 1 s": the server wants quiet
+            await pacer.acquire()
+            clock.now += 0.001
+            pacer.on_throttle(retry_after=1.0)
+            if pacer.paused_until > clock.now:
+                paused_at = clock.now
+                break
+        assert paused_at is not None
+        assert pacer.events == 2  # the first two cuts did not help: then a pause
+        assert pacer.paused_until == pytest.approx(paused_at + 1.0, abs=0.01)
+        assert "paused" in repr(pacer)
+        await pacer.acquire()
+        assert clock.now >= paused_at + 1.0  # ~1 s, once
+        for _ in range(200):  # more of the same episode: no second pause
+            await pacer.acquire()
+            clock.now += 0.001
+            pacer.on_throttle(retry_after=1.0)
+        assert pacer.paused_until < clock.now
+
+    run_virtual(main)
+
+
+def test_a_first_burst_refused_with_retry_after_does_not_pause() -> None:
+    # A dormant run's 64 requests against a limit that lets a few through at once: most
+    # are refused, each with "retry after 1 s". The cut answers it; a pause would only
+    # lose a second (issue 18, item 3: 5 % of a 20 s run).
     async def main(clock: VirtualClock) -> None:
         pacer = AdaptiveRate(clock=clock)
         for _ in range(64):
             await pacer.acquire()
-        for _ in range(64):  # every answer says "retry after 1 s"
+        for i in range(64):
             clock.now += 0.0001
-            pacer.on_throttle(retry_after=1.0)
-        assert pacer.paused_until == pytest.approx(1.0, abs=0.01)
-        assert "paused" in repr(pacer)
-        start = clock.now
-        await pacer.acquire()
-        assert clock.now - start == pytest.approx(1.0 - start, abs=0.02)  # ~1 s, once
-        clock.now += 0.1
-        for _ in range(64):  # more of the same episode: no second pause
-            pacer.on_throttle(retry_after=1.0)
+            if i < 20:
+                pacer.on_success()
+            else:
+                pacer.on_throttle(retry_after=1.0)
+        assert pacer.events >= 1
         assert pacer.paused_until < clock.now
 
     run_virtual(main)

@@ -141,6 +141,7 @@ class AdaptiveRate:
         # Cuts in a row that left the share where it was, and the share the first left.
         self._strikes, self._unmoved_share = 0, 0.0
         self._chain: float | None = None  # the rate before the first cut since a clean window
+        self._episode_cuts = 0
         self._rough = False  # the last cut came from an urgent window: its estimate is rough
 
     def __repr__(self) -> str:
@@ -165,12 +166,19 @@ class AdaptiveRate:
     def on_throttle(self, retry_after: float | None = None) -> None:
         """A throttle (HTTP 429, code 340, 416), with the server's delay hint if any."""
         self._answer(True)
-        if retry_after and retry_after > 0 and self._hint_armed:
-            n, t = (self._sn, self._st) if self._settling else (self._n, self._t)
-            if n >= _HINT_ANSWERS and t >= self.tuning.most * n:
+        if retry_after and retry_after > 0 and self._hint_armed and self._unhelped():
+            if self._n >= _HINT_ANSWERS and self._t >= self.tuning.most * self._n:
                 self._hint_armed = False  # once per episode of mass refusal
                 seconds = min(retry_after, self.tuning.hint_cap)
                 self.pause_for(seconds, f"server asked to retry after {retry_after:g} s")
+
+    def _unhelped(self) -> bool:
+        # Mass refusal after two cuts in one episode: cutting did not help, the server
+        # itself asks for quiet. Before that, our own burst explains it (a dormant run's
+        # 64 requests against the few a limit lets through at once): a pause would only
+        # lose a second of sending, and the answers to requests sent before the cut
+        # (settling) say nothing of the rate after it.
+        return self._episode_cuts >= 2 and not self._settling
 
     def pause_for(self, seconds: float, reason: str) -> None:
         """Hold every :meth:`acquire` until ``seconds`` from now (a pause only extends)."""
@@ -319,6 +327,7 @@ class AdaptiveRate:
             self._cut(now, self._estimate(n, t, d), share, n, full=d >= self.tuning.window_seconds)
             return
         self._chain, self._hint_armed = None, True  # a clean window ends an episode
+        self._episode_cuts = 0
         if share < b:
             self.background_share = b - _DECAY * (b - share)
         if self._rough:  # a rough estimate may be far too low: grow as TCP's slow start
@@ -340,6 +349,7 @@ class AdaptiveRate:
         tn, before = self.tuning, self.rate
         self._refill(now)  # the tokens earned so far were earned at the old rate
         self.events += 1
+        self._episode_cuts += 1
         w_max = self._clamp(estimate)
         new = min(self._clamp(w_max * tn.hold), before)
         # The curve counts windows at the new rate: probing is as fast as feedback comes.
