@@ -18,6 +18,7 @@ from ._bulk import (
     CheckpointError,
     CheckpointMismatchError,
     KeysInput,
+    PacingTuning,
     SetInput,
 )
 from ._cache import ReadCache
@@ -85,6 +86,7 @@ __all__ = [
     "KeysInput",
     "Limits",
     "Namespace",
+    "PacingTuning",
     "PermissionDeniedError",
     "ProtocolError",
     "RateLimitedError",

