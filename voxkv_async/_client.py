@@ -34,9 +34,10 @@ from ._codecs import CodecMethods
 from ._config import Limits, Timeouts, make_ssl_context, resolve_base_url
 from ._credentials import Credentials
 from ._errors import ValidationError
+from ._events import AttemptHook, EventStream
 from ._models import KeyInfo, KeyValueItem
 from ._namespace import Namespace, namespace_prefix
-from ._retry import AttemptHook, Retrier, RetryBudget, RetryPolicy
+from ._retry import Retrier, RetryBudget, RetryPolicy
 from ._stats import Stats
 from ._telemetry import make_telemetry
 from ._transport import Transport
@@ -124,6 +125,10 @@ class VoxKV(CodecMethods):
         timeouts = timeouts or Timeouts()
         #: Counters of what this client has done (:class:`Stats`).
         self.stats = Stats()
+        #: What this client does, as events (:class:`EventStream`): ``kv.stats`` is fed
+        #: from it; ``kv.events.subscribe(fn)`` observes every call, attempt and retry.
+        self.events = EventStream()
+        self.events.subscribe(self.stats)
         self._transport = Transport(
             TokenCache(credentials, tokens, clock=clock, stats=self.stats,
                        account_id=account_id),

@@ -25,18 +25,15 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 from tenacity.wait import wait_random_exponential
 
 from ._errors import RateLimitedError, RequestTimeoutError, VoxKVError, shorten
+from ._events import AttemptHook
 from ._stats import Stats
 
-__all__ = ["AttemptHook", "Retrier", "RetryBudget", "RetryPolicy", "within"]
+__all__ = ["Retrier", "RetryBudget", "RetryPolicy", "within"]
 
 logger = logging.getLogger("voxkv_async")
 
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
-AttemptHook = Callable[[VoxKVError | None], None]
-"""A function called after every attempt of every call, with ``None`` when the attempt
-succeeded or the :class:`VoxKVError` it failed with (before the retry policy decides);
-see :meth:`VoxKV.add_attempt_hook`."""
 
 
 @attrs.frozen
