@@ -130,3 +130,21 @@ async def test_a_waiter_with_its_own_timeout_gives_up_alone() -> None:
         assert item is not None
         assert item.value == "v"
         assert emu.stats.requests["GetKeyValueItem"] == 1
+
+
+async def test_a_waiter_out_of_time_is_told_the_shared_requests_last_error() -> None:
+    # Issue 18 item 4: the shared request failed an attempt (HTTP 503) and waits to
+    # retry; a caller sharing it runs out of its own time. Its RequestTimeoutError is
+    # chained from that 503, as a caller with a request of its own would be.
+    async with Emulator(tls=False, faults=Faults(http_503=1.0)) as emu, \
+            emulator_kv(emu, retry=RetryPolicy(max_attempts=3, base=30, max_wait=30)) as kv:
+        patient = asyncio.create_task(kv.get("k"))
+        await asyncio.sleep(0)
+        with pytest.raises(RequestTimeoutError) as info:
+            await kv.get("k", timeout=0.5)
+        assert isinstance(info.value.__cause__, ServerError)
+        assert info.value.__cause__.status == 503
+        assert kv.stats.coalesced == 1
+        patient.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await patient
