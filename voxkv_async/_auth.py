@@ -16,8 +16,8 @@ import jwt
 
 from ._credentials import Credentials
 from ._errors import ValidationError
+from ._events import EventStream, TokenSigned
 from ._httpdate import parse_http_date
-from ._stats import Stats
 
 __all__ = ["TokenCache", "TokenSettings", "check_account_id"]
 
@@ -57,8 +57,7 @@ class TokenCache:
         credentials: The account to sign for.
         settings: Lifetime, back-dating and refresh margin.
         clock: Returns the current Unix time; inject a fake one in tests.
-        stats: The counters to count signings in (``stats.token_signings``): the
-            client's, so ``kv.stats`` and :attr:`signings` are one counter.
+        events: The client's event stream, told of every signing (:class:`TokenSigned`).
         account_id: Sign for this account instead of the credentials' own: a parent
             account acting for a child puts the child's id in ``iss`` and keeps its own
             key and ``kid``, as every official SDK's account-id override does.
@@ -67,6 +66,7 @@ class TokenCache:
     __slots__ = (
         "_clock",
         "_credentials",
+        "_events",
         "_exp",
         "_header",
         "_iat",
@@ -74,7 +74,7 @@ class TokenCache:
         "_offset",
         "_refresh_at",
         "_settings",
-        "_stats",
+        "_signings",
         "_token",
     )
 
@@ -84,14 +84,15 @@ class TokenCache:
         settings: TokenSettings | None = None,
         *,
         clock: Clock = time.time,
-        stats: Stats | None = None,
+        events: EventStream | None = None,
         account_id: int | str | None = None,
     ) -> None:
         self._credentials = credentials
         self._issuer = credentials.issuer if account_id is None else str(account_id)
         self._settings = settings or TokenSettings()
         self._clock = clock
-        self._stats = stats if stats is not None else Stats()
+        self._events = events if events is not None else EventStream()
+        self._signings = 0
         self._token = ""
         self._header = ""
         self._refresh_at = float("-inf")
@@ -105,7 +106,7 @@ class TokenCache:
     @property
     def signings(self) -> int:
         """How many tokens were signed so far."""
-        return self._stats.token_signings
+        return self._signings
 
     @property
     def issuer(self) -> str:
@@ -167,7 +168,8 @@ class TokenCache:
         self._header = "Bearer " + token
         # Refresh in our own clock's terms: the token is good until exp - offset locally.
         self._refresh_at = exp - self._offset - s.refresh_margin
-        self._stats.token_signings += 1
+        self._signings += 1
+        self._events.emit(TokenSigned(exp))
         logger.debug("signed a new token (kid=%s, exp=%d)", self._credentials.key_id, exp)
 
 

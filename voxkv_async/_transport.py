@@ -31,7 +31,7 @@ from ._errors import (
     TLSVerificationError,
     TransportError,
 )
-from ._stats import Stats
+from ._events import AuthRetried, EventStream
 
 __all__ = ["Transport"]
 
@@ -45,7 +45,7 @@ class Transport:
         ssl_context: TLS settings for the pool.
         limits: Pool size, keep-alive, DNS cache, response size limit.
         timeouts: Connect timeout (the attempt timeout comes with each request).
-        stats: Counters to update.
+        events: The client's event stream (told of re-signed repeats).
         session: A caller-owned ``aiohttp.ClientSession`` to use instead of our own; it
             is not closed by :meth:`close`.
         user_agent: The ``User-Agent`` header.
@@ -58,7 +58,7 @@ class Transport:
         ssl_context: _ssl.SSLContext,
         limits: Limits,
         timeouts: Timeouts,
-        stats: Stats,
+        events: EventStream,
         *,
         session: aiohttp.ClientSession | None = None,
         user_agent: str,
@@ -67,7 +67,7 @@ class Transport:
         self._ssl = ssl_context
         self._limits = limits
         self._connect_timeout = timeouts.connect
-        self._stats = stats
+        self._events = events
         self._user_agent = user_agent
         self._session = session
         self._owns_session = session is None
@@ -119,8 +119,9 @@ class Transport:
 
     async def request(
         self, method: str, body: str, key: str | None, time_limit: float
-    ) -> object:
-        """Send ``body`` to ``method``; the ``result`` of the answer, or an exception.
+    ) -> tuple[int, object]:
+        """Send ``body`` to ``method``; the HTTP status and the ``result`` of the answer,
+        or an exception.
 
         An answer of "token refused" (codes 100, 455, 456) is repeated once with a newly
         signed token: the cached one may have been revoked or minted on a skewed clock.
@@ -139,14 +140,13 @@ class Transport:
                     f"{method}: no time left to repeat with a new token"
                 ) from exc
             self._tokens.invalidate(header)
-            self._stats.auth_retries += 1
+            self._events.emit(AuthRetried(method, key))
             return await self._send(method, body, key, left, self._tokens.authorization())
 
     async def _send(
         self, method: str, body: str, key: str | None, time_limit: float, auth: str
-    ) -> object:
+    ) -> tuple[int, object]:
         session = self._session if self._session is not None else self.open()
-        self._stats.requests += 1
         slots = self._slots
         if slots.locked():
             time_limit = await self._queue_for_slot(method, time_limit)
@@ -163,7 +163,8 @@ class Transport:
             ) as resp:
                 raw = await self._read(resp, method)
                 try:
-                    return _wire.decode(resp.status, raw, resp.headers, method, key)
+                    return resp.status, _wire.decode(resp.status, raw, resp.headers, method,
+                                                     key)
                 except AuthenticationError as exc:
                     if exc.code in CLOCK_CODES:
                         # The server's Date tells how far off our clock is: the re-signed

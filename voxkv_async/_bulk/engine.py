@@ -79,7 +79,7 @@ class BulkRun:
         self._clock = clock or asyncio.get_running_loop().time
         self._breaker = Breaker(tolerance=settings.outage_tolerance, clock=self._clock)
         self._gate = SendGate(settings.pacer, settings.rate_limit)
-        self._retries = ItemRetries(kv, settings.policy)
+        self._retries = ItemRetries(kv, operation, settings.policy)
         self._progress = Progress(self.report, settings.progress, settings.progress_interval)
         self._ready: asyncio.Queue[Item | None] = asyncio.Queue()
         self._room = asyncio.Semaphore(settings.capacity)

@@ -208,6 +208,11 @@ class AdaptiveRate:
         logger.info("bulk pacing: pausing %.2f s: %s", seconds, reason)
 
     @property
+    def in_flight(self) -> int:
+        """Requests let through whose end was not reported yet (settling is sized by it)."""
+        return self._in_flight
+
+    @property
     def paused_until(self) -> float:
         """The clock time sending resumes at (in the past when not paused)."""
         return self._paused_until
