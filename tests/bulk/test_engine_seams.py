@@ -8,8 +8,7 @@ of keys.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
+import asyncio
 
 import pytest
 
@@ -18,59 +17,23 @@ from voxkv_async import (
     BulkReport,
     ConnectError,
     Event,
-    EventStream,
-    KeyValueItem,
     RetryPolicy,
     RetryScheduled,
     ServerError,
-    Stats,
 )
 from voxkv_async._bulk import set_many
-from voxkv_async._retry import RetryBudget
 
+from ._fake import FakeClient
 from ._sim import VirtualClock, run_virtual
-
-Behaviour = Callable[[str, int, float], Awaitable[None]]
-
-
-class FakeClient:
-    """A ``BulkClient`` whose every call runs ``behave(key, attempt, now)`` first."""
-
-    def __init__(self, behave: Behaviour, clock: VirtualClock, budget: int = 500) -> None:
-        self.stats = Stats()
-        self.events = EventStream()
-        self.events.subscribe(self.stats)
-        self.retry_policy = RetryPolicy()
-        self.retry_budget = RetryBudget(budget)
-        self.store: dict[str, str] = {}
-        self.calls: dict[str, int] = {}
-        self._behave = behave
-        self._clock = clock
-
-    def add_attempt_hook(self, hook: Any) -> Callable[[], None]:
-        return lambda: None
-
-    async def set(self, key: str, value: str, **options: Any) -> KeyValueItem:
-        self.calls[key] = self.calls.get(key, 0) + 1
-        await self._behave(key, self.calls[key], self._clock.now)
-        self.store[key] = value
-        return KeyValueItem(key, value)
-
-    async def get(self, key: str, **options: Any) -> KeyValueItem | None:
-        value = self.store.get(key)
-        return None if value is None else KeyValueItem(key, value)
-
-    async def delete(self, key: str, **options: Any) -> bool:
-        return self.store.pop(key, None) is not None
 
 
 def test_item_retries_are_events_that_stats_count() -> None:
-    async def behave(key: str, n: int, now: float) -> None:
+    async def behave(key: str, n: int) -> None:
         if n == 1:
             raise ServerError("busy", code=2)
 
     async def main(clock: VirtualClock) -> tuple[FakeClient, list[Event]]:
-        kv = FakeClient(behave, clock, budget=12)  # pays for two retries of cost 5
+        kv = FakeClient(behave, budget=12)  # pays for two retries of cost 5
         seen: list[Event] = []
         kv.events.subscribe(seen.append)
         report = await set_many(kv, [(f"k{i}", "v") for i in range(4)], adaptive=False)
@@ -89,12 +52,12 @@ def test_item_retries_are_events_that_stats_count() -> None:
 
 
 def test_the_items_wait_the_retry_policys_own_backoff() -> None:
-    async def behave(key: str, n: int, now: float) -> None:
+    async def behave(key: str, n: int) -> None:
         if n <= 3:
             raise ServerError("busy", code=2)
 
     async def main(clock: VirtualClock) -> list[Event]:
-        kv = FakeClient(behave, clock)
+        kv = FakeClient(behave)
         kv.retry_policy = RetryPolicy(base=4.0, max_wait=5.0)
         seen: list[Event] = []
         kv.events.subscribe(seen.append)
@@ -109,11 +72,11 @@ def test_the_items_wait_the_retry_policys_own_backoff() -> None:
 
 
 def test_an_outage_longer_than_the_tolerance_stops_on_the_virtual_clock() -> None:
-    async def down(key: str, n: int, now: float) -> None:
+    async def down(key: str, n: int) -> None:
         raise ConnectError("connection refused", sent=False)
 
     async def main(clock: VirtualClock) -> tuple[BulkReport, float]:
-        kv = FakeClient(down, clock)
+        kv = FakeClient(down)
         report = BulkReport()
         with pytest.raises(BulkAbortedError):
             await set_many(kv, [(f"k{i}", "v") for i in range(50)], concurrency=8,
@@ -133,13 +96,13 @@ def test_an_outage_longer_than_the_tolerance_stops_on_the_virtual_clock() -> Non
 def test_a_key_is_held_after_an_unknown_outcome_then_released() -> None:
     sent: list[tuple[float, str]] = []
 
-    async def behave(key: str, n: int, now: float) -> None:
-        sent.append((now, key))
+    async def behave(key: str, n: int) -> None:
+        sent.append((asyncio.get_running_loop().time(), key))
         if key == "a" and n == 1:
             raise ConnectError("reset after sending", sent=True)
 
     async def main(clock: VirtualClock) -> BulkReport:
-        kv = FakeClient(behave, clock)
+        kv = FakeClient(behave)
         return await set_many(kv, [("a", "1"), ("b", "1"), ("a", "2")], adaptive=False,
                               retry=RetryPolicy.disabled(), unknown_outcome_delay=30)
 
