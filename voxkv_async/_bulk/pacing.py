@@ -77,8 +77,8 @@ _VERIFY_ANSWERS, _HINT_ANSWERS, _DECAY = 50, 10, 0.05
 
 @attrs.frozen(kw_only=True)
 class PacingTuning:
-    """The constants of :class:`AdaptiveRate`'s control law (see
-    :ref:`Pacing bulk runs <pacing-bulk-runs>`); ``AdaptiveRate(tuning=PacingTuning(...))``.
+    """The constants of :class:`AdaptiveRate`'s control law (explained in "Pacing bulk
+    runs", docs/explanation/retries.md); ``AdaptiveRate(tuning=PacingTuning(...))``.
 
     Attributes:
         window_answers: Answers a window needs before it may close (more over a
@@ -123,7 +123,8 @@ class AdaptiveRate:
     :meth:`on_error` (it counts the requests in flight from these).
 
     Args:
-        min_rate, max_rate: Bounds of the rate once pacing, requests/s.
+        min_rate: The lowest rate once pacing, requests/s.
+        max_rate: The highest rate once pacing, requests/s.
         tuning: The control law's constants (default :class:`PacingTuning`).
         clock: Monotonic seconds; a virtual clock in simulations.
         sleep: The sleep of :meth:`acquire`; a virtual one in simulations.
