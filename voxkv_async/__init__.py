@@ -5,6 +5,7 @@
 ...     await kv.set("ns:key", "value", ttl=3600)
 """
 
+from ._aiohttp_transport import AiohttpTransport
 from ._auth import TokenSettings
 from ._bulk import (
     AdaptiveRate,
@@ -63,10 +64,12 @@ from ._events import (
     Subscriber,
     TokenSigned,
 )
+from ._mock_transport import MockTransport
 from ._models import KeyInfo, KeyValueItem
 from ._namespace import Namespace
 from ._retry import RetryPolicy
 from ._stats import Stats
+from ._transports import Request, Response, Transport
 from ._version import VERSION as __version__
 
 __all__ = [
@@ -75,6 +78,7 @@ __all__ = [
     "CREDENTIALS_ENV_VAR",
     "DEFAULT_BASE_URL",
     "AdaptiveRate",
+    "AiohttpTransport",
     "ApiError",
     "ApplicationNotFoundError",
     "AttemptEnded",
@@ -110,13 +114,16 @@ __all__ = [
     "KeyValueItem",
     "KeysInput",
     "Limits",
+    "MockTransport",
     "Namespace",
     "PacingTuning",
     "PermissionDeniedError",
     "ProtocolError",
     "RateLimitedError",
     "ReadCache",
+    "Request",
     "RequestTimeoutError",
+    "Response",
     "RetryPolicy",
     "RetryRefused",
     "RetryScheduled",
@@ -128,6 +135,7 @@ __all__ = [
     "Timeouts",
     "TokenSettings",
     "TokenSigned",
+    "Transport",
     "TransportError",
     "ValidationError",
     "VoxKV",

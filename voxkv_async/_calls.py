@@ -1,13 +1,19 @@
-"""How one API call runs: on the client's event loop, within its time, traced.
+"""How one API call runs: the head of the send chain.
 
-:class:`Caller` is the client's engine room: it checks that the call is on the event
-loop the client was opened on (:class:`~voxkv_async.WrongEventLoopError` otherwise),
-checks a per-call ``timeout=``, runs its attempts under the retry policy (each one a
-request through the transport), keeps a per-call ``timeout=``
-(:class:`~voxkv_async.RequestTimeoutError`, never a bare ``TimeoutError``), turns a
-"no such key" error answer into :data:`KEY_MISSING` where asked, and reports the call and
-each attempt to the client's event stream (which feeds ``kv.stats``, attempt hooks and
-OpenTelemetry). :func:`walk` pages through a listing.
+The chain, one job per link (as httpx's ``send -> _send_handling_auth ->
+_send_single_request -> transport``):
+
+1. :class:`Caller` (here): the call. It checks that the call is on the event loop the
+   client was opened on (:class:`~voxkv_async.WrongEventLoopError` otherwise) and a
+   per-call ``timeout=``, turns a "no such key" error answer into :data:`KEY_MISSING`
+   where asked, and reports the call and each attempt to the client's event stream
+   (:mod:`._events`, which feeds ``kv.stats``, attempt hooks and OpenTelemetry).
+2. :class:`~voxkv_async._retry.Retrier`: the deadline and the retries.
+3. :class:`~voxkv_async._auth.Signed`: the token, one re-signing on refusal, clock skew.
+4. :class:`~voxkv_async._attempt.Attempt`: one request built, sent, its answer decoded.
+5. The :class:`~voxkv_async.Transport`: the bytes there and back.
+
+:func:`walk` pages through a listing.
 """
 
 from __future__ import annotations
@@ -28,13 +34,15 @@ from ._errors import (
     WrongEventLoopError,
 )
 from ._events import AttemptEnded, CallEnded, CallStarted, EventStream
-from ._retry import Retrier, RetryPolicy, within
-from ._transport import Transport
+from ._retry import Retrier, RetryPolicy
 from ._validation import check_count
 
 __all__ = ["KEY_MISSING", "CallProgress", "Caller", "check_timeout", "walk"]
 
 T = TypeVar("T")
+#: The auth link: ``send(method, body, key, time_limit)`` makes one attempt; it returns
+#: the HTTP status of the answer and its ``result``.
+Send = Callable[[str, str, str | None, float], Awaitable[tuple[int, object]]]
 #: What :meth:`Caller.call` returns for an error answer that means "no such key".
 KEY_MISSING = object()
 
@@ -56,15 +64,15 @@ class Caller:
     """Runs the calls of one client.
 
     Args:
-        transport: Sends each attempt.
-        retrier: The retry policy and budget.
+        send: Makes one attempt (the auth link, then the attempt, then the transport).
+        retrier: The deadline, the retry policy and budget.
         events: The client's event stream.
     """
 
-    __slots__ = ("_events", "_retrier", "_transport", "loop")
+    __slots__ = ("_events", "_retrier", "_send", "loop")
 
-    def __init__(self, transport: Transport, retrier: Retrier, events: EventStream) -> None:
-        self._transport = transport
+    def __init__(self, send: Send, retrier: Retrier, events: EventStream) -> None:
+        self._send = send
         self._retrier = retrier
         self._events = events
         #: The event loop the client was opened on (first used on).
@@ -108,11 +116,11 @@ class Caller:
         if progress is None:
             progress = CallProgress()
         attempt = partial(self._attempt, progress, method, body, key)
-        run = self._retrier.call(attempt, method=method, key=key, policy=retry, deadline=timeout)
         started = time.perf_counter()
         error: BaseException | None = None
         try:
-            result = await (run if timeout is None else within(run, timeout, method))
+            result = await self._retrier.call(attempt, method=method, key=key, policy=retry,
+                                              deadline=timeout)
         except VoxKVError as exc:
             if not (missing_ok and isinstance(exc, ApiError) and _wire.means_missing(exc)):
                 error = exc
@@ -132,7 +140,7 @@ class Caller:
         progress.attempts += 1
         started = time.perf_counter()
         try:
-            status, result = await self._transport.request(method, body, key, time_limit)
+            status, result = await self._send(method, body, key, time_limit)
         except BaseException as exc:
             progress.status = _status_of(exc)
             progress.last_error = exc

@@ -1,5 +1,5 @@
 """The event stream on its own: delivery, order, unsubscribing, broken subscribers, and
-``Stats`` as a subscriber (no client, no sockets)."""
+``Stats`` as a subscriber, and what a client on MockTransport emits (no sockets)."""
 
 from __future__ import annotations
 
@@ -18,11 +18,14 @@ from voxkv_async import (
     Coalesced,
     Event,
     EventStream,
+    MockTransport,
     RateLimitedError,
+    Response,
     RetryRefused,
     RetryScheduled,
     Stats,
     TokenSigned,
+    VoxKV,
     VoxKVError,
 )
 from voxkv_async._events import attempt_hook_subscriber
@@ -124,3 +127,33 @@ def test_an_attempt_hook_sees_attempt_outcomes_only() -> None:
     on_event(CallEnded("GetKeyValueItem", "k", 2, 1, 200, None, 0.1))
     on_event(AttemptEnded("GetKeyValueItem", "k", 3, None, KeyboardInterrupt(), 0.0, True))
     assert seen == [ERR, None]
+
+
+# --- a client on MockTransport: what its calls emit (no sockets) --------------------------
+
+ITEM = {"key": "k", "value": "v", "expires_at": 1_900_000_000}
+
+
+async def test_a_success_reports_the_status_the_server_sent(credentials) -> None:
+    transport = MockTransport(lambda request: Response.of_json({"result": ITEM}, status=203))
+    async with VoxKV(credentials, 77, transport=transport) as kv:
+        seen: list[Event] = []
+        kv.events.subscribe(seen.append)
+        await kv.set("k", "v")
+    attempt, ended = (e for e in seen if isinstance(e, AttemptEnded | CallEnded))
+    assert isinstance(attempt, AttemptEnded)
+    assert (attempt.status, attempt.error, attempt.may_have_applied) == (203, None, True)
+    assert isinstance(ended, CallEnded)
+    assert (ended.attempts, ended.status, ended.error) == (1, 203, None)
+
+
+async def test_a_refused_token_is_signed_again_within_one_attempt(credentials) -> None:
+    answers = [Response.of_json({"error": {"code": 100, "msg": "token revoked"}}),
+               Response.of_json({"result": ITEM})]
+    async with VoxKV(credentials, 77, transport=MockTransport(lambda r: answers.pop(0))) as kv:
+        seen: list[Event] = []
+        kv.events.subscribe(seen.append)
+        await kv.get("k")
+    assert [type(e) for e in seen] == [CallStarted, TokenSigned, AuthRetried, TokenSigned,
+                                       AttemptEnded, CallEnded]
+    assert (kv.stats.requests, kv.stats.auth_retries, kv.stats.token_signings) == (2, 1, 2)
