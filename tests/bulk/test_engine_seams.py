@@ -20,6 +20,7 @@ from voxkv_async import (
     RetryPolicy,
     RetryScheduled,
     ServerError,
+    ValidationError,
 )
 from voxkv_async._bulk import set_many
 
@@ -113,3 +114,26 @@ def test_a_key_is_held_after_an_unknown_outcome_then_released() -> None:
     first_a, later_a = (at for at, key in sent if key == "a")
     assert later_a - first_a >= 30  # held, while "b" went at once
     assert next(at for at, key in sent if key == "b") < 1
+
+
+@pytest.mark.parametrize(("option", "value", "says"), [
+    ("unknown_outcome_delay", -1, ">= 0"),
+    ("unknown_outcome_delay", "60", ">= 0"),
+    ("rate_limit", True, "> 0"),
+    ("outage_tolerance", 0, "> 0"),
+])
+def test_a_bad_option_is_refused_naming_it_before_any_request(
+    option: str, value: object, says: str
+) -> None:
+    async def never(key: str, n: int) -> None:
+        raise AssertionError("no request may be made")
+
+    async def main(clock: VirtualClock) -> None:
+        kv = FakeClient(never)
+        with pytest.raises(ValidationError, match=option) as caught:
+            await set_many(kv, [("k", "v")], **{option: value})  # type: ignore[arg-type]
+        assert says in str(caught.value)
+        assert repr(value) in str(caught.value)
+        assert kv.calls == {}
+
+    run_virtual(main)
