@@ -92,6 +92,25 @@ def test_a_random_share_does_not_collapse_the_rate(share: float) -> None:
     assert pacers[0].background_share == pytest.approx(share, rel=0.6)
 
 
+def test_refusals_that_stay_while_we_did_not_slow_down_are_no_background() -> None:
+    # The answers keep coming at 400/s, 10 % refused, whatever the pacer allows (a
+    # stalled event loop releasing a backlog, say): its cuts are untested, so the share
+    # that stays must not be learned as background (it then ignored a real limit: 10 %
+    # throttled in one pressure run in ten on a loaded machine).
+    async def main(clock: VirtualClock) -> None:
+        pacer = AdaptiveRate(clock=clock)
+        for i in range(1600):  # 4 s
+            clock.now += 0.0025
+            if i % 10 == 0:
+                pacer.on_throttle()
+            else:
+                pacer.on_success()
+        assert pacer.events >= 3
+        assert pacer.background_share < 0.02
+
+    run_virtual(main)
+
+
 def test_a_limit_under_a_background_share() -> None:
     # Both at once: 5 % refused whatever the rate, and a limit of 300/s behind it.
     run = simulate(new_pacer, Server(limit=300, share=0.05), duration=30)

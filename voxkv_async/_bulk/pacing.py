@@ -361,7 +361,7 @@ class AdaptiveRate:
         verdicts.rough = not full
         # Only a full window, of a share background could explain, can test a cut.
         testable = full and answers >= _VERIFY_ANSWERS and share < tuning.most
-        verdicts.last_cut = (share, answers) if testable else None
+        verdicts.last_cut = (share, answers, self._last.send_rate) if testable else None
         # Background may explain this cut: remember where the run of such cuts began.
         verdicts.rate_before = (verdicts.rate_before or before) if testable else None
         self._settle(now)
@@ -370,8 +370,12 @@ class AdaptiveRate:
     def _verify(self, now: float, share: float, answers: int) -> bool:
         """Test the last cut; after two in a row that did not help, restore and learn ``b``."""
         verdicts, background = self._verdicts, self.background_share
-        was, was_answers = verdicts.last_cut or (0.0, 1)
+        was, was_answers, was_sending = verdicts.last_cut or (0.0, 1, 0.0)
         verdicts.last_cut = None
+        if self._last.send_rate > was_sending * (1.0 - (1.0 - self.tuning.hold) / 2):
+            # We did not send slower (a stalled loop, a burst of waiters): the cut is
+            # untested, and a share that stayed says nothing of where it comes from.
+            return False
         noise = math.sqrt(was * (1 - was) / was_answers + share * (1 - share) / answers)
         if not (background + was) / 2 < share < was + 2 * noise:  # it fell: it was ours
             verdicts.unmoved, verdicts.rate_before = 0, None

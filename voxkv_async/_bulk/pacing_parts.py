@@ -111,8 +111,9 @@ class Verdicts:
     __slots__ = ("last_cut", "rate_before", "rough", "unmoved", "unmoved_share")
 
     def __init__(self) -> None:
-        #: The last cut, to test: the refused share and the answers behind it.
-        self.last_cut: tuple[float, int] | None = None
+        #: The last cut, to test: the refused share, the answers behind it, and the send
+        #: rate it cut from.
+        self.last_cut: tuple[float, int, float] | None = None
         #: Cuts in a row that left the refused share where it was; the share the first left.
         self.unmoved = 0
         self.unmoved_share = 0.0
