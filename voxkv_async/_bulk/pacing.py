@@ -32,6 +32,8 @@ The control law (numbers are :class:`PacingTuning` fields):
    it stays. Two cuts in a row that left it (above the midpoint, within noise) restore
    the rate of before them and teach ``b`` (after one, the cut may just have stayed above
    the limit); a good cut lets ``b`` follow the share it left; quiet windows decay it.
+   A cut after which we did not send slower (a stalled loop let a backlog go) is no
+   test: a limit would not have lowered the share either.
    A share of ``most`` or more is always a limit.
 6. **Probe**: ``rate = W * (1 + cubic * (u - K)**3)``, ``u`` in windows at the new rate:
    back at ``W`` after 3 windows, doubled 8 later, at most ``growth_cap`` times the send
