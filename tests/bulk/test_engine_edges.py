@@ -10,7 +10,8 @@ left high. Every test checks the accounting: each item taken ends exactly once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -20,13 +21,47 @@ from voxkv_async import (
     BulkAbortedError,
     BulkError,
     BulkReport,
+    EventStream,
+    KeyValueItem,
     RateLimitedError,
     RetryPolicy,
     ServerError,
+    Stats,
 )
 from voxkv_async._bulk import set_many
+from voxkv_async._retry import RetryBudget
 
-from ._fake import Behaviour, FakeClient
+Behaviour = Callable[[str, int], Awaitable[None]]
+
+
+class FakeClient:
+    """A ``BulkClient`` whose every call runs ``behave(key, attempt_number)`` first."""
+
+    def __init__(self, behave: Behaviour) -> None:
+        self.stats = Stats()
+        self.events = EventStream()
+        self.events.subscribe(self.stats)
+        self.retry_policy = RetryPolicy(throttle_base=0.05)
+        self.retry_budget = RetryBudget(500)
+        self.store: dict[str, str] = {}
+        self.calls: dict[str, int] = {}
+        self._behave = behave
+
+    def add_attempt_hook(self, hook: Any) -> Callable[[], None]:
+        return lambda: None
+
+    async def set(self, key: str, value: str, **options: Any) -> KeyValueItem:
+        self.calls[key] = self.calls.get(key, 0) + 1
+        await self._behave(key, self.calls[key])
+        self.store[key] = value
+        return KeyValueItem(key, value)
+
+    async def get(self, key: str, **options: Any) -> KeyValueItem | None:
+        value = self.store.get(key)
+        return None if value is None else KeyValueItem(key, value)
+
+    async def delete(self, key: str, **options: Any) -> bool:
+        return self.store.pop(key, None) is not None
 
 
 def accounted(report: BulkReport) -> int:

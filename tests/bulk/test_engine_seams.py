@@ -23,9 +23,10 @@ from voxkv_async import (
     ValidationError,
 )
 from voxkv_async._bulk import set_many
+from voxkv_async._retry import RetryBudget
 
-from ._fake import FakeClient
 from ._sim import VirtualClock, run_virtual
+from .test_engine_edges import FakeClient
 
 
 def test_item_retries_are_events_that_stats_count() -> None:
@@ -34,7 +35,8 @@ def test_item_retries_are_events_that_stats_count() -> None:
             raise ServerError("busy", code=2)
 
     async def main(clock: VirtualClock) -> tuple[FakeClient, list[Event]]:
-        kv = FakeClient(behave, budget=12)  # pays for two retries of cost 5
+        kv = FakeClient(behave)
+        kv.retry_budget = RetryBudget(12)  # pays for two retries of cost 5
         seen: list[Event] = []
         kv.events.subscribe(seen.append)
         report = await set_many(kv, [(f"k{i}", "v") for i in range(4)], adaptive=False)
