@@ -210,10 +210,11 @@ class VoxKV(CodecMethods):
         """Call ``hook`` after every attempt of every call; returns a function removing it.
 
         The hook gets ``None`` when the attempt succeeded, or the :class:`VoxKVError` it
-        failed with (before the retry policy decides what to do). Meant for metrics and
-        for adaptive rate control (bulk operations use it to see throttling). It runs on
-        the event loop and must be quick; an exception in it is logged, not raised.
-        It is a subscriber of :attr:`events` that sees :class:`AttemptEnded` events only.
+        failed with (before the retry policy decides what to do). Meant for metrics; it
+        runs on the event loop and must be quick; an exception in it is logged, not
+        raised. It is a subscriber of :attr:`events` that sees :class:`AttemptEnded`
+        events only: subscribe to :attr:`events` for the status, the attempt number, the
+        retries and the rest.
         """
         return self.events.subscribe(attempt_hook_subscriber(hook))
 

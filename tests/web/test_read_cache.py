@@ -9,7 +9,16 @@ import time
 import pytest
 from aioresponses import CallbackResult, aioresponses
 
-from voxkv_async import KeyValueItem, ReadCache, RetryPolicy, VoxKVError
+from voxkv_async import (
+    KeyValueItem,
+    MockTransport,
+    ReadCache,
+    Request,
+    Response,
+    RetryPolicy,
+    VoxKV,
+    VoxKVError,
+)
 from voxkv_async._cache import MISS, CacheStore
 from voxkv_async.emulator import Emulator, FakeClock, Faults
 
@@ -161,3 +170,32 @@ async def test_a_read_in_flight_during_a_write_is_not_cached(credentials) -> Non
             release.set()
             assert (await reader).value == "old"  # started before the write: may be old
             assert (await kv.get("k")).value == "new"  # but it did not replace the cache
+
+
+async def test_a_cancelled_write_leaves_no_entry(credentials) -> None:
+    # The write's outcome is unknown (it may still land): the cached v1 must not be served.
+    gate = asyncio.Event()
+    gets = 0
+
+    async def answer(request: Request) -> Response:
+        nonlocal gets
+        value = request.form.get("value", "v1")
+        if request.method == "GetKeyValueItem":
+            gets += 1
+        elif value == "v2":
+            await gate.wait()  # never set: this write hangs until cancelled
+        return Response.of_json({"result": {"key": "k", "value": value,
+                                            "expires_at": 2_000_000_000}})
+
+    async with VoxKV(credentials, 77, transport=MockTransport(answer),
+                     read_cache=ReadCache(max_age=60)) as kv:
+        await kv.set("k", "v1")
+        assert (await kv.get("k")).value == "v1"
+        assert gets == 0  # served by the cache the set filled
+        write = asyncio.create_task(kv.set("k", "v2"))
+        await asyncio.sleep(0.01)
+        write.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await write
+        await kv.get("k")
+        assert gets == 1  # not the cached v1: asked again

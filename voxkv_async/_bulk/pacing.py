@@ -32,26 +32,22 @@ The control law (numbers are :class:`PacingTuning` fields):
    it stays. Two cuts in a row that left it (above the midpoint, within noise) restore
    the rate of before them and teach ``b`` (after one, the cut may just have stayed above
    the limit); a good cut lets ``b`` follow the share it left; quiet windows decay it.
-   A cut after which we did not send slower (a stalled loop let a backlog go) is no
-   test: a limit would not have lowered the share either.
-   A share of ``most`` or more is always a limit.
+   A cut after which we did not send slower (a stalled loop let a backlog go) tests
+   nothing. A share of ``most`` or more is always a limit.
 6. **Probe**: ``rate = W * (1 + cubic * (u - K)**3)``, ``u`` in windows at the new rate:
    back at ``W`` after 3 windows, doubled 8 later, at most ``growth_cap`` times the send
    rate. An urgent cut's estimate is rough (few successes): from it, each clean window
    grows the rate by half, like TCP's slow start, until the next cut.
 
 ``retry_after`` (``Retry-After``, code 416's "after N seconds") is a hint about the
-server, not one call: when two cuts did not help (``most`` of 10+ answers since the
-second of an episode's cuts are still refusals), sending pauses for
-``min(retry_after, hint_cap)``, once per episode (until a window without congestion);
-otherwise it is only counted. Before two cuts our own burst explains the refusals (a
-dormant run's 64 requests against the few a limit lets through at once): a pause then
-only loses sending time, as much as 5 % of a 20 s run. The engine delays the refused
-item by ``retry_after``.
+server: when two cuts did not help (``most`` of 10+ answers since an episode's second
+cut are refusals), sending pauses ``min(retry_after, hint_cap)``, once per episode (until
+a clean window); else it is only counted. Before, our own burst explains the refusals
+(64 requests against the few a limit lets through at once): a pause would only lose up
+to 5 % of a 20 s run. The engine delays the refused item by ``retry_after``.
 
-The state is in small named parts (:mod:`.pacing_parts`). :meth:`AdaptiveRate._target`
-is the one place the rate is decided from the curve: a share or a priority between
-runs would bound it there.
+The state is in named parts (:mod:`.pacing_parts`); :meth:`AdaptiveRate._target` is the
+one place the rate is decided, where a share or a priority between runs would bound it.
 """
 
 from __future__ import annotations
@@ -72,9 +68,9 @@ logger = logging.getLogger("voxkv_async")
 
 #: The longest nap between looks at the bucket; the longest wait for the answers in
 #: flight at a cut; an urgent window's least length; answers behind a cut that can test
-#: it; answers behind a hint pause; how fast quiet windows unlearn the background share.
-_NAP, _SETTLE_MAX, _URGENT_SECONDS = 0.1, 1.0, 0.005
-_VERIFY_ANSWERS, _HINT_ANSWERS, _DECAY = 50, 10, 0.05
+#: it, behind a hint pause; how fast quiet windows unlearn the background share.
+_NAP, _SETTLE_MAX, _URGENT_SECONDS, _VERIFY_ANSWERS, _HINT_ANSWERS, _DECAY = (
+    0.1, 1.0, 0.005, 50, 10, 0.05)
 
 
 @attrs.frozen(kw_only=True)
@@ -157,15 +153,10 @@ class AdaptiveRate:
         self._clock, self._sleep = clock, sleep
         self.enabled, self.rate, self.throttles, self.events = False, math.inf, 0, 0
         self.background_share, self.pause_reason = 0.0, ""
-        self._paused_until = -math.inf
-        self._in_flight = 0  # requests sent and not answered
-        self._curve = Curve()
-        self._bucket = SendBucket()
-        self._window = Window()
-        self._last = Measured()
-        self._settling = Settling()
-        self._verdicts = Verdicts()
-        self._episode = Episode()
+        self._paused_until, self._in_flight = -math.inf, 0  # in flight: sent, not answered
+        self._curve, self._bucket, self._window = Curve(), SendBucket(), Window()
+        self._last, self._settling = Measured(), Settling()
+        self._verdicts, self._episode = Verdicts(), Episode()
 
     def __repr__(self) -> str:
         now = self._clock()
