@@ -46,6 +46,7 @@ from ._errors import (
     VoxKVError,
     WrongEventLoopError,
 )
+from ._listing import Listing, ListingOptions, ListingReport
 from ._models import KeyInfo, KeyValueItem
 from ._namespace import Namespace
 from ._retry import AttemptHook, RetryPolicy
@@ -84,6 +85,9 @@ __all__ = [
     "KeyValueItem",
     "KeysInput",
     "Limits",
+    "Listing",
+    "ListingOptions",
+    "ListingReport",
     "Namespace",
     "PermissionDeniedError",
     "ProtocolError",
