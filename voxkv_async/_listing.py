@@ -56,8 +56,8 @@ from ._models import KeyInfo, KeyValueItem
 from ._retry import RetryPolicy
 from ._validation import check_count
 
-__all__ = ["ANCHOR_TRIES", "DEFAULT_CONCURRENCY", "SEEK_TRIES", "Listing", "ListingOptions",
-           "ListingReport", "walk_items", "walk_keys"]
+__all__ = ["ANCHOR_TRIES", "DEFAULT_CONCURRENCY", "SAME_PAGES", "SEEK_TRIES", "Listing",
+           "ListingOptions", "ListingReport", "walk_items", "walk_keys"]
 
 logger = logging.getLogger("voxkv_async")
 
@@ -67,6 +67,8 @@ DEFAULT_CONCURRENCY = 32
 #: sorted by key (a binary search: enough for shifts of millions), and in one that is not
 #: (strides back and forward in turn: shifts up to 4 pages).
 SEEK_TRIES, ANCHOR_TRIES = 24, 8
+#: Pages in a row equal to the page before them that make a server "ignoring offset".
+SAME_PAGES = 16
 
 T = TypeVar("T", KeyValueItem, KeyInfo)
 
@@ -112,7 +114,8 @@ class Listing(Generic[T]):
     def __init__(self, fetch: PageFetch[T], method: str, key_of: Callable[[T], str],
                  page_size: int, options: ListingOptions) -> None:
         self._method = method
-        self._page_size = check_count(page_size)
+        # Pages of one cannot overlap: ask for two (one new entry a request, as before).
+        self._page_size = max(2, check_count(page_size))
         limit = options.get("concurrency", DEFAULT_CONCURRENCY)
         if type(limit) is not int or limit < 1:
             raise ValidationError("concurrency", "must be an int >= 1", repr(limit))
@@ -122,6 +125,8 @@ class Listing(Generic[T]):
         self._key: Callable[[T], str] = key_of
         self._entries: AsyncGenerator[T, None] | None = None
         self._ordered = True  # every page so far in key order: re-anchor by key
+        self._same = 0  # pages in a row equal to the page before them
+        self._last: str | None = None  # the last key handed on
 
     @property
     def pacer(self) -> AdaptiveRate | None:
@@ -151,14 +156,14 @@ class Listing(Generic[T]):
                 fresh = page
                 if anchor is not None:
                     offset, page, fresh = await self._continue(anchor, offset, page, count)
-                self._check_order(page)
+                fresh = self._in_order(page, fresh)
                 report.listed += len(fresh)
                 for entry in fresh:
                     yield entry
                 if len(page) == count:  # full: there is more
                     window.grow()
-                    anchor = page if count > 1 else None
-                    window.place(offset + len(page) - (count > 1), count)
+                    anchor = page
+                    window.place(offset + len(page) - 1, count)
                     continue
                 if not page:
                     return
@@ -178,8 +183,13 @@ class Listing(Generic[T]):
         """``(offset, page, new entries)`` after ``anchor``: re-anchored if it moved."""
         key = self._key
         if page and key(page[0]) == key(anchor[-1]):
+            self._same = 0
             return offset, page, page[1:]
-        if page and len(anchor) > 1 and key(page[0]) == key(anchor[0]):
+        # The same page at another offset: count - 1 keys added before it meanwhile, or a
+        # server that ignores offset. Many times in a row, it is the server.
+        self._same = self._same + 1 if [key(e) for e in page] == [key(e) for e in anchor] \
+            else 0
+        if self._same >= SAME_PAGES:
             raise ProtocolError("the server ignores offset: the same page came twice",
                                 status=200, method=self._method)
         self.report.shifts += 1
@@ -220,9 +230,9 @@ class Listing(Generic[T]):
                 hi = offset
             else:
                 lo = offset
+            if lo is not None and hi is not None and hi - lo <= 1:
+                hi = None  # the listing moved during the search: that bound is stale
             if lo is not None and hi is not None:
-                if hi - lo <= 1:
-                    return None
                 offset = (lo + hi) // 2
             else:
                 offset = max(0, hi - step) if hi is not None else offset + step
@@ -238,11 +248,21 @@ class Listing(Generic[T]):
             return 0 if offset == 0 else 1
         return 0 if self._key(page[-1]) >= last or len(page) < count else -1
 
-    def _check_order(self, page: list[T]) -> None:
-        """A page out of key order: the server does not sort, seek by anchors instead."""
+    def _in_order(self, page: list[T], fresh: list[T]) -> list[T]:
+        """``fresh`` less what a sorted listing has handed on already (keys added behind
+        the walk, met again after a re-anchoring); a page out of key order means the
+        server does not sort: from then on, re-anchor by entries, filter nothing."""
         keys = [self._key(entry) for entry in page]
         if self._ordered and any(a >= b for a, b in pairwise(keys)):
             self._ordered = False
+        if not self._ordered:
+            return fresh
+        last = self._last
+        if last is not None and fresh and self._key(fresh[0]) <= last:
+            fresh = [e for e in fresh if self._key(e) > last]
+        if fresh:
+            self._last = self._key(fresh[-1])
+        return fresh
 
 
 def _last_seen(seen: dict[str, int], keys: list[str]) -> int | None:

@@ -201,7 +201,7 @@ class Window(Generic[T]):
         if head != offset or count != self._count:
             self.drop()
             self._next, self._count = offset, count
-            self._stride = count - 1 if count > 1 else 1
+            self._stride = count - 1  # pages overlap by one entry (count >= 2)
 
     def grow(self) -> None:
         """A full page: there is more; ask for twice as many pages at once."""

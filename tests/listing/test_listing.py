@@ -69,7 +69,8 @@ async def test_every_key_once_in_order(emu: Emulator, kv: VoxKV, n: int, page_si
     assert [i.key async for i in listing] == keys
     r = listing.report
     stride = max(1, page_size - 1)
-    assert r.shifts == r.gaps == 0 and r.complete
+    assert r.shifts == r.gaps == 0
+    assert r.complete
     # The pages the keys need and the one that ends the walk, plus at most the window.
     assert -(-n // stride) <= r.requests <= -(-n // stride) + 1 + r.window
     assert r.window <= concurrency
@@ -115,7 +116,8 @@ async def test_keys_added_and_deleted_during_the_walk(emu: Emulator, kv: VoxKV) 
     assert max(counts.values()) == 1, "a key was listed twice"
     assert present_throughout <= set(listed)
     assert listed == sorted(listed)
-    assert listing.report.shifts > 0 and listing.report.gaps == 0
+    assert listing.report.shifts > 0
+    assert listing.report.gaps == 0
 
 
 async def test_a_big_deletion_behind_the_walk_is_re_anchored(emu: Emulator, kv: VoxKV
@@ -128,7 +130,8 @@ async def test_a_big_deletion_behind_the_walk_is_re_anchored(emu: Emulator, kv: 
         if len(listed) == 500:  # 250 keys behind the walk at once: 5 strides of 49
             await kv.delete_many(keys[100:350])
     assert listed == keys
-    assert listing.report.shifts == 1 and listing.report.gaps == 0
+    assert listing.report.shifts == 1
+    assert listing.report.gaps == 0
 
 
 async def test_everything_behind_the_walk_deleted_is_re_anchored_by_key(
@@ -141,7 +144,8 @@ async def test_everything_behind_the_walk_deleted_is_re_anchored_by_key(
         if len(listed) == 1500:  # the pages before the walk's place are gone
             await kv.delete_many(keys[:1500])
     assert listed == keys
-    assert listing.report.shifts >= 1 and listing.report.gaps == 0
+    assert listing.report.shifts >= 1
+    assert listing.report.gaps == 0
 
 
 # --- throttling and outages ---------------------------------------------------------------
@@ -155,7 +159,8 @@ async def test_a_walk_follows_a_server_side_limit(emu: Emulator, kv: VoxKV, answ
     pacer = AdaptiveRate()
     listing = kv.iter_items("w:", adaptive=pacer)
     assert [i.key async for i in listing] == keys
-    assert listing.report.throttled > 0 and pacer.enabled
+    assert listing.report.throttled > 0
+    assert pacer.enabled
     assert listing.report.throttled < listing.report.requests
 
 
