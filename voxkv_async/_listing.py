@@ -54,6 +54,7 @@ from ._errors import ProtocolError, ValidationError
 from ._listing_pages import ListingOptions, ListingReport, PageFetch, Pager, Window
 from ._models import KeyInfo, KeyValueItem
 from ._retry import RetryPolicy
+from ._stats import Stats
 from ._validation import check_count
 
 __all__ = ["ANCHOR_TRIES", "DEFAULT_CONCURRENCY", "SAME_PAGES", "SEEK_TRIES", "Listing",
@@ -74,7 +75,12 @@ T = TypeVar("T", KeyValueItem, KeyInfo)
 
 
 class Pages(Protocol):
-    """The client's page calls a walk needs."""
+    """The client's page calls and counters a walk needs."""
+
+    @property
+    def stats(self) -> Stats:
+        """Retries are counted in it."""
+        ...
 
     async def items(self, prefix: str, *, count: int = ..., offset: int = ...,
                     retry: RetryPolicy | None = ...,
@@ -88,13 +94,15 @@ class Pages(Protocol):
 def walk_items(kv: Pages, prefix: str, page_size: int, options: ListingOptions
                ) -> Listing[KeyValueItem]:
     """``kv.iter_items``: every item under ``prefix``."""
-    return Listing(partial(kv.items, prefix), "GetKeyValueItems", _key, page_size, options)
+    return Listing(partial(kv.items, prefix), "GetKeyValueItems", _key, page_size, options,
+                   kv.stats)
 
 
 def walk_keys(kv: Pages, prefix: str | None, page_size: int, options: ListingOptions
               ) -> Listing[KeyInfo]:
     """``kv.iter_keys``: every key (under ``prefix``, if given)."""
-    return Listing(partial(kv.keys, prefix), "GetKeyValueKeys", _key, page_size, options)
+    return Listing(partial(kv.keys, prefix), "GetKeyValueKeys", _key, page_size, options,
+                   kv.stats)
 
 
 def _key(entry: KeyValueItem | KeyInfo) -> str:
@@ -112,7 +120,7 @@ class Listing(Generic[T]):
     """
 
     def __init__(self, fetch: PageFetch[T], method: str, key_of: Callable[[T], str],
-                 page_size: int, options: ListingOptions) -> None:
+                 page_size: int, options: ListingOptions, stats: Stats | None = None) -> None:
         self._method = method
         # Pages of one cannot overlap: ask for two (one new entry a request, as before).
         self._page_size = max(2, check_count(page_size))
@@ -120,7 +128,7 @@ class Listing(Generic[T]):
         if type(limit) is not int or limit < 1:
             raise ValidationError("concurrency", "must be an int >= 1", repr(limit))
         self.report = ListingReport()
-        self._pager: Pager[T] = Pager(fetch, options, self.report)
+        self._pager: Pager[T] = Pager(fetch, options, self.report, stats)
         self._window: Window[T] = Window(self._pager, limit, self.report)
         self._key: Callable[[T], str] = key_of
         self._entries: AsyncGenerator[T, None] | None = None
@@ -161,7 +169,8 @@ class Listing(Generic[T]):
                 for entry in fresh:
                     yield entry
                 if len(page) == count:  # full: there is more
-                    window.grow()
+                    if fresh:  # and the walk goes on: ask for more pages at once
+                        window.grow()
                     anchor = page
                     window.place(offset + len(page) - 1, count)
                     continue
@@ -193,7 +202,7 @@ class Listing(Generic[T]):
             raise ProtocolError("the server ignores offset: the same page came twice",
                                 status=200, method=self._method)
         self.report.shifts += 1
-        self._window.drop()  # placed by positions that have moved
+        self._window.drop(shrink=True)  # placed by positions that have moved
         last, seen = key(anchor[-1]), {key(entry): n for n, entry in enumerate(anchor)}
         if self._ordered:
             found = await self._seek(last, offset, page, count)

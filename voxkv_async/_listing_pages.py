@@ -20,6 +20,7 @@ from ._calls import check_timeout
 from ._errors import ApiError, RateLimitedError, ValidationError, VoxKVError
 from ._models import KeyInfo, KeyValueItem
 from ._retry import RetryPolicy
+from ._stats import Stats
 
 __all__ = ["ListingOptions", "ListingReport", "PageFetch", "Pager", "Window"]
 
@@ -96,7 +97,8 @@ class Pager(Generic[T]):
     """Fetches one page: paced, through the breaker, retried until it comes or fails."""
 
     def __init__(self, fetch: PageFetch[T], options: ListingOptions,
-                 report: ListingReport) -> None:
+                 report: ListingReport, stats: Stats | None = None) -> None:
+        self._stats = stats
         self._fetch: PageFetch[T] = fetch
         self._report = report
         timeout = options.get("timeout")
@@ -140,7 +142,9 @@ class Pager(Generic[T]):
                 self._tell(None, probe)
                 return page
             self._report.retried += 1
-            await asyncio.sleep(delay)
+            if self._stats is not None:
+                self._stats.retries += 1  # as bulk runs count theirs
+            await self._policy.sleep(delay)
 
     def _delay(self, exc: VoxKVError, failures: int) -> float:
         """How long to wait before asking again, or raise ``exc`` if not again."""
@@ -217,8 +221,11 @@ class Window(Generic[T]):
         offset, task = self._ahead.popleft()
         return offset, await task
 
-    def drop(self) -> None:
-        """Cancel the pages ahead (their answers, or errors, are not wanted)."""
+    def drop(self, *, shrink: bool = False) -> None:
+        """Cancel the pages ahead (their answers, or errors, are not wanted); with
+        ``shrink``, ask for half as many at once (the listing moves: predictions fail)."""
+        if shrink:
+            self.size = max(1, self.size // 2)
         for _, task in self._ahead:
             task.cancel()
             task.add_done_callback(_forget)
