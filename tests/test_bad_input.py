@@ -278,7 +278,7 @@ def test_iterators(env: Env, method: str, prefix: Any, page_size: Any) -> None:
         return
     assert [x.key for x in outcome] == matching
     # One request per page (pages overlap by one entry), plus the empty page that ends
-    # the walk, plus at most the pages asked for ahead (the window doubles per full page).
+    # the walk, plus at most the pages asked for ahead (one more per full page).
     pages = -(-len(matching) // max(1, page_size - 1)) + 1
     assert pages - 1 <= sent - len(pairs) <= 2 * pages
 

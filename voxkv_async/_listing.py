@@ -11,7 +11,7 @@ of them) was the alternative: it bounds the offsets a server must skip, but a pr
 3 keys would cost up to 78 requests instead of 2, a skewed prefix (``user:0...``) needs
 recursive splitting found by probing, and the order would be the merge of the parts.
 The window keeps today's order and costs, and needs nothing of the key distribution. The
-window starts at one page and doubles while pages come back full, up to
+window starts at one page and grows by one per full page (doubling per round trip), up to
 ``concurrency``: a small prefix costs its page and the empty page that ends the walk, a
 walk stopped early has asked for at most the window beyond what it read, and memory is
 the pages in flight.
@@ -175,17 +175,19 @@ class Listing(Generic[T]):
                     window.place(offset + len(page) - 1, count)
                     continue
                 if not page:
+                    await window.settle()
                     return
                 # A short page ends the walk if the next one is empty. If not, the server
                 # caps its pages below count (or keys came at the end): ask for that many.
                 window.drop()
                 if not await self._pager.page(offset + len(page), count):
+                    await window.settle()
                     return
                 report.discarded += 1
                 count, anchor = max(2, len(page)), page
                 window.place(offset + len(page) - 1, count)
         finally:
-            window.drop()
+            window.cancel()  # after settle(): nothing left; else the reader stopped
 
     async def _continue(self, anchor: list[T], offset: int, page: list[T], count: int
                         ) -> tuple[int, list[T], list[T]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Generic, Protocol, TypedDict, TypeVar
 
 import attrs
@@ -41,7 +41,7 @@ class ListingOptions(TypedDict, total=False):
 
     Attributes:
         concurrency: Pages in flight at most (default :data:`DEFAULT_CONCURRENCY`, 32);
-            the window starts at one page and doubles while pages come back full.
+            the window starts at one page and grows by one per full page.
             ``1`` walks one page after the other.
         adaptive: The :class:`~voxkv_async.AdaptiveRate` pacing the page requests (share
             one with ``set_many``/``delete_many`` to pace a whole job), ``True``
@@ -119,13 +119,20 @@ class Pager(Generic[T]):
             AdaptiveRate() if adaptive else None)
         self.breaker = Breaker(tolerance=float(tolerance))
 
-    async def page(self, offset: int, count: int) -> list[T]:
-        """The page at ``offset``; raises what a page could not get past."""
+    async def page(self, offset: int, count: int,
+                   wanted: Callable[[], bool] = lambda: True) -> list[T]:
+        """The page at ``offset``; raises what a page could not get past. Once no longer
+        ``wanted``, it returns ``[]`` instead of sending (again)."""
         failures = 0
-        while True:
+        while wanted():
             probe = await self.breaker.admit()
             if self.pacer is not None:
                 await self.pacer.acquire()
+            if not wanted():
+                self.breaker.on_no_verdict(probe)
+                if self.pacer is not None:
+                    self.pacer.on_error()  # the slot it gave goes unused
+                return []
             self._report.requests += 1
             try:
                 page = await self._fetch(count=count, offset=offset, retry=_ONE_ATTEMPT,
@@ -145,6 +152,7 @@ class Pager(Generic[T]):
             if self._stats is not None:
                 self._stats.retries += 1  # as bulk runs count theirs
             await self._policy.sleep(delay)
+        return []
 
     def _delay(self, exc: VoxKVError, failures: int) -> float:
         """How long to wait before asking again, or raise ``exc`` if not again."""
@@ -189,6 +197,18 @@ def _jitter(base: float, n: int, cap: float) -> float:
     return random.uniform(0, min(cap, base * 2 ** (n - 1)))
 
 
+class _Wanted:
+    """Whether a page is still wanted (``False`` once dropped)."""
+
+    __slots__ = ("wanted",)
+
+    def __init__(self) -> None:
+        self.wanted = True
+
+    def __call__(self) -> bool:
+        return self.wanted
+
+
 class Window(Generic[T]):
     """Pages asked for ahead of the reader, at predicted offsets, in offset order."""
 
@@ -197,6 +217,10 @@ class Window(Generic[T]):
         self._limit, self._report = limit, report
         self.size = 1
         self._ahead: deque[tuple[int, asyncio.Task[list[T]]]] = deque()
+        # Pages no longer wanted: those sent finish (their connection stays pooled and
+        # the pacer hears how they ended); the others return without sending.
+        self._dropped: set[asyncio.Task[list[T]]] = set()
+        self._wanted: dict[asyncio.Task[list[T]], _Wanted] = {}
         self._next = self._count = self._stride = 0
 
     def place(self, offset: int, count: int) -> None:
@@ -208,33 +232,54 @@ class Window(Generic[T]):
             self._stride = count - 1  # pages overlap by one entry (count >= 2)
 
     def grow(self) -> None:
-        """A full page: there is more; ask for twice as many pages at once."""
-        self.size = min(self._limit, self.size * 2)
+        """A full page: there is more; ask for one more page at once (as TCP's slow
+        start: the window doubles per round trip, and overshoots the end by little)."""
+        self.size = min(self._limit, self.size + 1)
         self._report.window = max(self._report.window, self.size)
 
     async def next(self) -> tuple[int, list[T]]:
         """The next page in offset order (topping the window up first)."""
         while len(self._ahead) < self.size:
-            task = asyncio.ensure_future(self._pager.page(self._next, self._count))
+            wanted = _Wanted()
+            task: asyncio.Task[list[T]] = asyncio.ensure_future(
+                self._pager.page(self._next, self._count, wanted))
+            self._wanted[task] = wanted
             self._ahead.append((self._next, task))
             self._next += self._stride
         offset, task = self._ahead.popleft()
-        return offset, await task
+        try:
+            return offset, await task
+        finally:
+            del self._wanted[task]
 
     def drop(self, *, shrink: bool = False) -> None:
-        """Cancel the pages ahead (their answers, or errors, are not wanted); with
-        ``shrink``, ask for half as many at once (the listing moves: predictions fail)."""
+        """Forget the pages ahead (see ``_dropped``); with ``shrink``, ask for half as
+        many at once (the listing moves: predictions fail)."""
         if shrink:
             self.size = max(1, self.size // 2)
         for _, task in self._ahead:
-            task.cancel()
-            task.add_done_callback(_forget)
+            self._wanted.pop(task).wanted = False
+            self._dropped.add(task)
+            task.add_done_callback(self._settled)
         self._report.discarded += len(self._ahead)
         self._ahead.clear()
 
+    def _settled(self, task: asyncio.Task[list[T]]) -> None:
+        self._dropped.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: a failure no one waits for is not worth a warning
 
-def _forget(task: asyncio.Task[object]) -> None:
-    if not task.cancelled():
-        task.exception()  # retrieved: a failure no one waits for is not worth a warning
+    async def settle(self) -> None:
+        """Wait for the pages dropped (the walk is over: at most a round trip)."""
+        self.drop()
+        await asyncio.gather(*self._dropped, return_exceptions=True)
+
+    def cancel(self) -> None:
+        """Cancel every page in flight (the reader stopped, or the walk failed)."""
+        self.drop()
+        for task in self._dropped:
+            task.cancel()
+
+
 
 
