@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Generic, Protocol, TypedDict, TypeVar
 
 import attrs
@@ -22,7 +22,7 @@ from ._models import KeyInfo, KeyValueItem
 from ._retry import RetryPolicy
 from ._stats import Stats
 
-__all__ = ["ListingOptions", "ListingReport", "PageFetch", "Pager", "Window"]
+__all__ = ["ListingOptions", "ListingReport", "PageFetch", "Pager", "Wanted", "Window"]
 
 T = TypeVar("T", KeyValueItem, KeyInfo)
 # A walk retries its pages itself (paced, paused in outages): each call is one attempt.
@@ -119,11 +119,10 @@ class Pager(Generic[T]):
             AdaptiveRate() if adaptive else None)
         self.breaker = Breaker(tolerance=float(tolerance))
 
-    async def page(self, offset: int, count: int,
-                   wanted: Callable[[], bool] = lambda: True) -> list[T]:
+    async def page(self, offset: int, count: int, wanted: Wanted | None = None) -> list[T]:
         """The page at ``offset``; raises what a page could not get past. Once no longer
         ``wanted``, it returns ``[]`` instead of sending (again)."""
-        failures = 0
+        failures, wanted = 0, wanted or Wanted()
         while wanted():
             probe = await self.breaker.admit()
             if self.pacer is not None:
@@ -134,6 +133,7 @@ class Pager(Generic[T]):
                     self.pacer.on_error()  # the slot it gave goes unused
                 return []
             self._report.requests += 1
+            wanted.sending = True
             try:
                 page = await self._fetch(count=count, offset=offset, retry=_ONE_ATTEMPT,
                                          timeout=self._timeout)
@@ -148,6 +148,8 @@ class Pager(Generic[T]):
             else:
                 self._tell(None, probe)
                 return page
+            finally:
+                wanted.sending = False
             self._report.retried += 1
             if self._stats is not None:
                 self._stats.retries += 1  # as bulk runs count theirs
@@ -197,13 +199,14 @@ def _jitter(base: float, n: int, cap: float) -> float:
     return random.uniform(0, min(cap, base * 2 ** (n - 1)))
 
 
-class _Wanted:
-    """Whether a page is still wanted (``False`` once dropped)."""
+class Wanted:
+    """Whether a page is still wanted (``False`` once dropped), and whether its request
+    is on the wire."""
 
-    __slots__ = ("wanted",)
+    __slots__ = ("sending", "wanted")
 
     def __init__(self) -> None:
-        self.wanted = True
+        self.wanted, self.sending = True, False
 
     def __call__(self) -> bool:
         return self.wanted
@@ -220,7 +223,7 @@ class Window(Generic[T]):
         # Pages no longer wanted: those sent finish (their connection stays pooled and
         # the pacer hears how they ended); the others return without sending.
         self._dropped: set[asyncio.Task[list[T]]] = set()
-        self._wanted: dict[asyncio.Task[list[T]], _Wanted] = {}
+        self._tickets: dict[asyncio.Task[list[T]], Wanted] = {}
         self._next = self._count = self._stride = 0
 
     def place(self, offset: int, count: int) -> None:
@@ -240,17 +243,17 @@ class Window(Generic[T]):
     async def next(self) -> tuple[int, list[T]]:
         """The next page in offset order (topping the window up first)."""
         while len(self._ahead) < self.size:
-            wanted = _Wanted()
+            wanted = Wanted()
             task: asyncio.Task[list[T]] = asyncio.ensure_future(
                 self._pager.page(self._next, self._count, wanted))
-            self._wanted[task] = wanted
+            self._tickets[task] = wanted
             self._ahead.append((self._next, task))
             self._next += self._stride
         offset, task = self._ahead.popleft()
         try:
             return offset, await task
         finally:
-            del self._wanted[task]
+            del self._tickets[task]
 
     def drop(self, *, shrink: bool = False) -> None:
         """Forget the pages ahead (see ``_dropped``); with ``shrink``, ask for half as
@@ -258,7 +261,7 @@ class Window(Generic[T]):
         if shrink:
             self.size = max(1, self.size // 2)
         for _, task in self._ahead:
-            self._wanted.pop(task).wanted = False
+            self._tickets[task].wanted = False
             self._dropped.add(task)
             task.add_done_callback(self._settled)
         self._report.discarded += len(self._ahead)
@@ -266,12 +269,17 @@ class Window(Generic[T]):
 
     def _settled(self, task: asyncio.Task[list[T]]) -> None:
         self._dropped.discard(task)
+        self._tickets.pop(task, None)
         if not task.cancelled():
             task.exception()  # retrieved: a failure no one waits for is not worth a warning
 
     async def settle(self) -> None:
-        """Wait for the pages dropped (the walk is over: at most a round trip)."""
+        """The walk is over: wait for the requests on the wire (at most a round trip),
+        cancel the pages still waiting to be sent."""
         self.drop()
+        for task in self._dropped:
+            if not self._tickets[task].sending:
+                task.cancel()
         await asyncio.gather(*self._dropped, return_exceptions=True)
 
     def cancel(self) -> None:
