@@ -112,10 +112,12 @@ def _key(entry: KeyValueItem | KeyInfo) -> str:
 class Listing(Generic[T]):
     """Every entry under a prefix, in the server's order: an async iterator.
 
-    Returned by :meth:`VoxKV.iter_items` and :meth:`VoxKV.iter_keys`; see
-    :class:`ListingOptions` for the options and the module ``voxkv_async._listing`` for
-    the design. :attr:`report` says what the walk did and whether it is
-    :attr:`~ListingReport.complete`. Break out of the loop early (or call
+    Returned by :meth:`VoxKV.iter_items` and :meth:`VoxKV.iter_keys` (options:
+    :class:`ListingOptions`). Pages are fetched several at once, paced like bulk runs,
+    and handed on in order; every key present throughout the walk is listed exactly
+    once, even when keys are added or deleted meanwhile (the explanation page "Listing
+    at the server's rate" says how). :attr:`report` says what the walk did and whether
+    it is :attr:`~ListingReport.complete`. Break out of the loop early (or call
     :meth:`aclose`) and the pages in flight are cancelled.
     """
 
