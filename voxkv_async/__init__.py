@@ -5,6 +5,7 @@
 ...     await kv.set("ns:key", "value", ttl=3600)
 """
 
+from ._aiohttp_transport import AiohttpTransport
 from ._auth import TokenSettings
 from ._bulk import (
     AdaptiveRate,
@@ -15,7 +16,9 @@ from ._bulk import (
     BulkReport,
     Checkpoint,
     CheckpointCorruptError,
+    CheckpointDestinationError,
     CheckpointError,
+    CheckpointLockedError,
     CheckpointMismatchError,
     KeysInput,
     SetInput,
@@ -47,10 +50,12 @@ from ._errors import (
     WrongEventLoopError,
 )
 from ._listing import Listing, ListingOptions, ListingReport
+from ._mock_transport import MockTransport
 from ._models import KeyInfo, KeyValueItem
 from ._namespace import Namespace
 from ._retry import AttemptHook, RetryPolicy
 from ._stats import Stats
+from ._transports import Request, Response, Transport
 from ._version import VERSION as __version__
 
 __all__ = [
@@ -59,6 +64,7 @@ __all__ = [
     "CREDENTIALS_ENV_VAR",
     "DEFAULT_BASE_URL",
     "AdaptiveRate",
+    "AiohttpTransport",
     "ApiError",
     "ApplicationNotFoundError",
     "AttemptHook",
@@ -70,7 +76,9 @@ __all__ = [
     "BulkReport",
     "Checkpoint",
     "CheckpointCorruptError",
+    "CheckpointDestinationError",
     "CheckpointError",
+    "CheckpointLockedError",
     "CheckpointMismatchError",
     "ClientClosedError",
     "Codec",
@@ -88,12 +96,15 @@ __all__ = [
     "Listing",
     "ListingOptions",
     "ListingReport",
+    "MockTransport",
     "Namespace",
     "PermissionDeniedError",
     "ProtocolError",
     "RateLimitedError",
     "ReadCache",
+    "Request",
     "RequestTimeoutError",
+    "Response",
     "RetryPolicy",
     "ServerError",
     "SetInput",
@@ -101,6 +112,7 @@ __all__ = [
     "TLSVerificationError",
     "Timeouts",
     "TokenSettings",
+    "Transport",
     "TransportError",
     "ValidationError",
     "VoxKV",
