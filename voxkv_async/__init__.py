@@ -21,6 +21,7 @@ from ._bulk import (
     CheckpointLockedError,
     CheckpointMismatchError,
     KeysInput,
+    PacingTuning,
     SetInput,
 )
 from ._cache import ReadCache
@@ -49,11 +50,27 @@ from ._errors import (
     VoxKVError,
     WrongEventLoopError,
 )
+from ._events import (
+    AttemptEnded,
+    AttemptHook,
+    AuthRetried,
+    CacheHit,
+    CacheMiss,
+    CallEnded,
+    CallStarted,
+    Coalesced,
+    Event,
+    EventStream,
+    RetryRefused,
+    RetryScheduled,
+    Subscriber,
+    TokenSigned,
+)
 from ._listing import Listing, ListingOptions, ListingReport
 from ._mock_transport import MockTransport
 from ._models import KeyInfo, KeyValueItem
 from ._namespace import Namespace
-from ._retry import AttemptHook, RetryPolicy
+from ._retry import RetryPolicy
 from ._stats import Stats
 from ._transports import Request, Response, Transport
 from ._version import VERSION as __version__
@@ -67,13 +84,19 @@ __all__ = [
     "AiohttpTransport",
     "ApiError",
     "ApplicationNotFoundError",
+    "AttemptEnded",
     "AttemptHook",
+    "AuthRetried",
     "AuthenticationError",
     "BulkAbortedError",
     "BulkError",
     "BulkFailure",
     "BulkOptions",
     "BulkReport",
+    "CacheHit",
+    "CacheMiss",
+    "CallEnded",
+    "CallStarted",
     "Checkpoint",
     "CheckpointCorruptError",
     "CheckpointDestinationError",
@@ -81,11 +104,14 @@ __all__ = [
     "CheckpointLockedError",
     "CheckpointMismatchError",
     "ClientClosedError",
+    "Coalesced",
     "Codec",
     "ConnectError",
     "Credentials",
     "CredentialsError",
     "DecodeError",
+    "Event",
+    "EventStream",
     "IncompleteResponseError",
     "InvalidArgumentError",
     "JsonCodec",
@@ -98,6 +124,7 @@ __all__ = [
     "ListingReport",
     "MockTransport",
     "Namespace",
+    "PacingTuning",
     "PermissionDeniedError",
     "ProtocolError",
     "RateLimitedError",
@@ -106,12 +133,16 @@ __all__ = [
     "RequestTimeoutError",
     "Response",
     "RetryPolicy",
+    "RetryRefused",
+    "RetryScheduled",
     "ServerError",
     "SetInput",
     "Stats",
+    "Subscriber",
     "TLSVerificationError",
     "Timeouts",
     "TokenSettings",
+    "TokenSigned",
     "Transport",
     "TransportError",
     "ValidationError",

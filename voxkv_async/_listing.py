@@ -51,10 +51,10 @@ from typing import Generic, Protocol, TypeVar
 
 from ._bulk.pacing import AdaptiveRate
 from ._errors import ProtocolError, ValidationError
+from ._events import EventStream
 from ._listing_pages import ListingOptions, ListingReport, PageFetch, Pager, Window
 from ._models import KeyInfo, KeyValueItem
 from ._retry import RetryPolicy
-from ._stats import Stats
 from ._validation import check_count
 
 __all__ = ["ANCHOR_TRIES", "DEFAULT_CONCURRENCY", "SAME_PAGES", "SEEK_TRIES", "Listing",
@@ -78,8 +78,8 @@ class Pages(Protocol):
     """The client's page calls and counters a walk needs."""
 
     @property
-    def stats(self) -> Stats:
-        """Retries are counted in it."""
+    def events(self) -> EventStream:
+        """Retries are told to it."""
         ...
 
     async def items(self, prefix: str, *, count: int = ..., offset: int = ...,
@@ -95,14 +95,14 @@ def walk_items(kv: Pages, prefix: str, page_size: int, options: ListingOptions
                ) -> Listing[KeyValueItem]:
     """``kv.iter_items``: every item under ``prefix``."""
     return Listing(partial(kv.items, prefix), "GetKeyValueItems", _key, page_size, options,
-                   kv.stats)
+                   kv.events)
 
 
 def walk_keys(kv: Pages, prefix: str | None, page_size: int, options: ListingOptions
               ) -> Listing[KeyInfo]:
     """``kv.iter_keys``: every key (under ``prefix``, if given)."""
     return Listing(partial(kv.keys, prefix), "GetKeyValueKeys", _key, page_size, options,
-                   kv.stats)
+                   kv.events)
 
 
 def _key(entry: KeyValueItem | KeyInfo) -> str:
@@ -122,7 +122,8 @@ class Listing(Generic[T]):
     """
 
     def __init__(self, fetch: PageFetch[T], method: str, key_of: Callable[[T], str],
-                 page_size: int, options: ListingOptions, stats: Stats | None = None) -> None:
+                 page_size: int, options: ListingOptions, events: EventStream | None = None
+                 ) -> None:
         self._method = method
         # Pages of one cannot overlap: ask for two (one new entry a request, as before).
         self._page_size = max(2, check_count(page_size))
@@ -130,7 +131,7 @@ class Listing(Generic[T]):
         if type(limit) is not int or limit < 1:
             raise ValidationError("concurrency", "must be an int >= 1", repr(limit))
         self.report = ListingReport()
-        self._pager: Pager[T] = Pager(fetch, options, self.report, stats)
+        self._pager: Pager[T] = Pager(fetch, options, self.report, events, method)
         self._window: Window[T] = Window(self._pager, limit, self.report)
         self._key: Callable[[T], str] = key_of
         self._entries: AsyncGenerator[T, None] | None = None

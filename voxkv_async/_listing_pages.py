@@ -18,9 +18,9 @@ from ._bulk.options import DEFAULT_ITEM_ATTEMPTS, DEFAULT_OUTAGE_TOLERANCE
 from ._bulk.pacing import AdaptiveRate
 from ._calls import check_timeout
 from ._errors import ApiError, RateLimitedError, ValidationError, VoxKVError
+from ._events import EventStream, RetryScheduled
 from ._models import KeyInfo, KeyValueItem
 from ._retry import RetryPolicy
-from ._stats import Stats
 
 __all__ = ["ListingOptions", "ListingReport", "PageFetch", "Pager", "Wanted", "Window"]
 
@@ -97,8 +97,9 @@ class Pager(Generic[T]):
     """Fetches one page: paced, through the breaker, retried until it comes or fails."""
 
     def __init__(self, fetch: PageFetch[T], options: ListingOptions,
-                 report: ListingReport, stats: Stats | None = None) -> None:
-        self._stats = stats
+                 report: ListingReport, events: EventStream | None = None,
+                 method: str = "") -> None:
+        self._events, self._method = events, method
         self._fetch: PageFetch[T] = fetch
         self._report = report
         timeout = options.get("timeout")
@@ -122,7 +123,7 @@ class Pager(Generic[T]):
     async def page(self, offset: int, count: int, wanted: Wanted | None = None) -> list[T]:
         """The page at ``offset``; raises what a page could not get past. Once no longer
         ``wanted``, it returns ``[]`` instead of sending (again)."""
-        failures, wanted = 0, wanted or Wanted()
+        failures, attempts, wanted = 0, 0, wanted or Wanted()
         while wanted():
             probe = await self.breaker.admit()
             if self.pacer is not None:
@@ -133,6 +134,7 @@ class Pager(Generic[T]):
                     self.pacer.on_error()  # the slot it gave goes unused
                 return []
             self._report.requests += 1
+            attempts += 1
             wanted.sending = True
             try:
                 page = await self._fetch(count=count, offset=offset, retry=_ONE_ATTEMPT,
@@ -141,6 +143,7 @@ class Pager(Generic[T]):
                 self._tell(exc, probe)
                 failures += not isinstance(exc, RateLimitedError)
                 delay = self._delay(exc, failures)
+                error: VoxKVError = exc
             except BaseException:  # cancelled: no answer will come
                 if self.pacer is not None:
                     self.pacer.on_error()
@@ -151,8 +154,9 @@ class Pager(Generic[T]):
             finally:
                 wanted.sending = False
             self._report.retried += 1
-            if self._stats is not None:
-                self._stats.retries += 1  # as bulk runs count theirs
+            if self._events is not None:  # counted in kv.stats, as bulk item retries are
+                self._events.emit(RetryScheduled(self._method, None, attempts, delay,
+                                                 error))
             await self._policy.sleep(delay)
         return []
 
