@@ -16,9 +16,8 @@ import asyncio
 import ssl as _ssl
 import time
 import warnings
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import datetime
-from functools import partial
 from os import PathLike
 from types import TracebackType
 from typing import Any, Self, Unpack
@@ -31,13 +30,14 @@ from ._attempt import Attempt
 from ._auth import Signed, TokenCache, TokenSettings, check_account_id
 from ._bulk import BulkOptions, BulkReport, KeysInput, SetInput
 from ._cache import CacheStore, ReadCache
-from ._calls import KEY_MISSING, Caller, check_timeout, walk
+from ._calls import KEY_MISSING, Caller, check_timeout
 from ._coalesce import Reads, fetcher
 from ._codecs import CodecMethods
 from ._config import Limits, Timeouts, resolve_base_url
 from ._credentials import Credentials
 from ._errors import ValidationError
 from ._events import AttemptHook, EventStream, attempt_hook_subscriber
+from ._listing import Listing, ListingOptions, walk_items, walk_keys
 from ._models import KeyInfo, KeyValueItem
 from ._namespace import Namespace, namespace_prefix
 from ._retry import Retrier, RetryBudget, RetryPolicy
@@ -319,26 +319,21 @@ class VoxKV(CodecMethods):
         body = self._requests.keys_page(prefix, count, offset)
         return _wire.read_keys(await self._call(_wire.KEYS, body, prefix, retry, timeout))
 
-    async def iter_items(self, prefix: str, *, page_size: int = MAX_COUNT,
-                         retry: RetryPolicy | None = None, timeout: float | None = None
-                         ) -> AsyncIterator[KeyValueItem]:
-        """Every item whose key starts with ``prefix``, page by page until exhausted.
+    def iter_items(self, prefix: str, *, page_size: int = MAX_COUNT,
+                   **options: Unpack[ListingOptions]) -> Listing[KeyValueItem]:
+        """Every item whose key starts with ``prefix``, in the server's order.
 
-        Pages are fetched by offset: keys written or deleted during the walk may be seen
-        twice or missed, as with any offset pagination. ``retry`` and ``timeout`` apply
-        to each page's call.
+        Pages are fetched ahead, several at once (see :class:`ListingOptions`), paced
+        like bulk runs. Keys present throughout the walk are listed exactly once even
+        under concurrent writes; keys written or deleted meanwhile may or may not be
+        (see :class:`ListingReport`).
         """
-        fetch = partial(self.items, retry=retry, timeout=timeout)
-        async for item in walk(fetch, _wire.ITEMS, prefix, page_size):
-            yield item
+        return walk_items(self, prefix, page_size, options)
 
-    async def iter_keys(self, prefix: str | None = None, *, page_size: int = MAX_COUNT,
-                        retry: RetryPolicy | None = None, timeout: float | None = None
-                        ) -> AsyncIterator[KeyInfo]:
-        """Every key (starting with ``prefix``, if given), page by page until exhausted."""
-        fetch = partial(self.keys, retry=retry, timeout=timeout)
-        async for info in walk(fetch, _wire.KEYS, prefix, page_size):
-            yield info
+    def iter_keys(self, prefix: str | None = None, *, page_size: int = MAX_COUNT,
+                  **options: Unpack[ListingOptions]) -> Listing[KeyInfo]:
+        """Every key (starting with ``prefix``, if given), as :meth:`iter_items`."""
+        return walk_keys(self, prefix, page_size, options)
 
     # --- bulk --------------------------------------------------------------------------
 

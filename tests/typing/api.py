@@ -37,6 +37,7 @@ from voxkv_async import (
     KeysInput,
     KeyValueItem,
     Limits,
+    Listing,
     PermissionDeniedError,
     ProtocolError,
     RateLimitedError,
@@ -129,7 +130,11 @@ async def single_calls(kv: VoxKV) -> None:
         assert_type(entry, KeyValueItem)
     async for info in kv.iter_keys():
         assert_type(info, KeyInfo)
-    assert_type(kv.iter_items("ns:"), AsyncIterator[KeyValueItem])
+    listing = kv.iter_items("ns:", concurrency=4)
+    assert_type(listing, Listing[KeyValueItem])
+    assert_type(listing.report.gaps, int)
+    walk: AsyncIterator[KeyInfo] = kv.iter_keys()  # still an async iterator
+    await anext(walk)
 
 
 async def lifecycle(creds: Credentials) -> None:
