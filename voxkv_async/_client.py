@@ -5,8 +5,10 @@ answers (:mod:`._wire`), the retry policy (:mod:`._retry`), the transport that m
 bytes (:mod:`._transport`, which signs through :mod:`._auth`), the bulk operations
 (:mod:`._bulk`), the read path of ``get`` (:mod:`._coalesce`, :mod:`._cache`),
 namespace views (:mod:`._namespace`), value codecs (:mod:`._codecs`) and telemetry
-(:mod:`._telemetry`). A call is: validate and build the body, run attempts under the
-retry policy, each attempt a request through the transport, then read the result.
+(:mod:`._telemetry`). The calls themselves are written once, in :mod:`._operations`,
+over the primitive this class provides (``_execute``): a call is a checked command
+(:mod:`._commands`) run through the read path, then attempts under the retry policy,
+each a request through the transport, then its answer read.
 """
 
 from __future__ import annotations
@@ -15,37 +17,37 @@ import asyncio
 import ssl as _ssl
 import time
 import warnings
-from collections.abc import AsyncIterator, Callable
-from datetime import datetime
-from functools import partial
+from collections.abc import Callable
 from os import PathLike
 from types import TracebackType
-from typing import Any, Self, Unpack
+from typing import Any, Self, TypeVar, cast
 
 import aiohttp
 
-from . import _bulk, _wire
+from . import _wire
 from ._auth import TokenCache, TokenSettings, check_account_id
-from ._bulk import BulkOptions, BulkReport, KeysInput, SetInput
 from ._cache import MISS, CacheStore, ReadCache
-from ._calls import KEY_MISSING, Caller, check_timeout, walk
+from ._calls import Caller, check_timeout
 from ._coalesce import Reads
 from ._codecs import CodecMethods
+from ._commands import CallOptions, Command, Commands, read_found
 from ._config import Limits, Timeouts, make_ssl_context, resolve_base_url
 from ._credentials import Credentials
 from ._errors import ValidationError
-from ._models import KeyInfo, KeyValueItem
+from ._models import KeyValueItem
 from ._namespace import Namespace, namespace_prefix
 from ._retry import AttemptHook, Retrier, RetryBudget, RetryPolicy
 from ._stats import Stats
 from ._telemetry import make_telemetry
 from ._transport import Transport
-from ._validation import MAX_COUNT, check_application_id
+from ._validation import check_application_id
 from ._version import VERSION
 
 __all__ = ["VoxKV"]
 
-
+T = TypeVar("T")
+# The calls that go through the read path (coalescing, the read cache) when it is on.
+_READ_PATH = frozenset({_wire.GET, _wire.SET, _wire.DEL})
 
 class VoxKV(CodecMethods):
     """An asyncio client for the Voximplant key-value storage of one application.
@@ -119,7 +121,7 @@ class VoxKV(CodecMethods):
         self.account_id = check_account_id(account_id)
         if read_cache is not None and not isinstance(read_cache, ReadCache):
             raise TypeError(f"read_cache must be a ReadCache, got {type(read_cache).__name__}")
-        self._requests = _wire.RequestBuilder(application_id, application_name)
+        self._commands = Commands(_wire.RequestBuilder(application_id, application_name))
         self.base_url = resolve_base_url(base_url)
         timeouts = timeouts or Timeouts()
         #: Counters of what this client has done (:class:`Stats`).
@@ -214,179 +216,41 @@ class VoxKV(CodecMethods):
         """A view of the keys ``name:...``, with this client's methods and relative keys."""
         return Namespace(self, namespace_prefix("", name))
 
-    # --- the five calls --------------------------------------------------------------
+    # --- the calls: written once in Operations, over this primitive --------------------
 
-    async def set(
-        self,
-        key: str,
-        value: str,
-        *,
-        ttl: int | None = None,
-        expires_at: int | datetime | None = None,
-        retry: RetryPolicy | None = None,
-        timeout: float | None = None,
-    ) -> KeyValueItem:
-        """Create or update ``key`` (``SetKeyValueItem``, an upsert).
-
-        Args:
-            key: 1..200 characters: Latin or Cyrillic letters, digits, ``_ - : ; . # +``.
-            value: Up to 2000 characters.
-            ttl: Seconds to live, 0..7,776,000 (90 days).
-            expires_at: Expiry as Unix seconds or an aware datetime, instead of ``ttl``;
-                between now and now + 90 days (60 s of slack for clock skew).
-                With neither, the API's default TTL of 30 days is sent.
-            retry: The retry policy of this call, instead of the client's.
-            timeout: Seconds for the whole call, retries included, instead of
-                ``Timeouts.deadline``; past it, :class:`RequestTimeoutError`.
-
-        Returns:
-            The stored item, with the server's ``expires_at``.
-        """
-        body = self._requests.set(key, value, ttl, expires_at)
-        reads = self._reads
-        if reads is None:
-            return _wire.read_set(await self._call(_wire.SET, body, key, retry, timeout),
-                                  key, value)
+    async def _execute(self, command: Command[T], options: CallOptions) -> T:
+        """Run one checked command: through the read path (``get``, and the writes that
+        keep it consistent) when there is one, else straight through the send chain."""
+        retry, timeout = options.get("retry"), options.get("timeout")
+        reads, method, key = self._reads, command.method, command.key
+        if reads is None or method not in _READ_PATH:
+            return await self._send(command, retry, timeout)
+        if method == _wire.GET:
+            if self._caller.loop is not asyncio.get_running_loop():
+                self._caller.bind_loop()
+            if timeout is not None:
+                check_timeout(timeout)
+            # A GET command reads a KeyValueItem | None: T is that here.
+            return cast(T, await reads.get(key, command.body, retry, timeout))
+        # A write: reads in flight must not answer the gets that start after it.
         reads.write_started(key)
         outcome: object = MISS
         try:
-            item = _wire.read_set(await self._call(_wire.SET, body, key, retry, timeout),
-                                  key, value)
-            outcome = item
-            return item
+            result = await self._send(command, retry, timeout)
+            outcome = result if method == _wire.SET else None
+            return result
         finally:
             reads.write_done(key, outcome)
 
-    async def get(
-        self, key: str, *, retry: RetryPolicy | None = None, timeout: float | None = None
-    ) -> KeyValueItem | None:
-        """The item stored under ``key``, or ``None`` if there is none.
-
-        ``retry`` and ``timeout`` are as for :meth:`set`. Concurrent calls for one key
-        may share one request (see ``coalesce``); a call with its own ``retry`` never
-        does, one with its own ``timeout`` waits for the shared answer at most that long.
-        """
-        body = self._requests.key(key)
-        reads = self._reads
-        if reads is None:
-            return await self._fetch(key, body, retry, timeout)
-        if self._caller.loop is not asyncio.get_running_loop():
-            self._caller.bind_loop()
-        if timeout is not None:
-            check_timeout(timeout)
-        return await reads.get(key, body, retry, timeout)
-
-    async def delete(
-        self, key: str, *, retry: RetryPolicy | None = None, timeout: float | None = None
-    ) -> bool:
-        """Delete ``key``; ``True`` if it existed, ``False`` if there was nothing to delete.
-
-        Idempotent: a retried delete that finds the key already gone returns ``False``.
-        ``retry`` and ``timeout`` are as for :meth:`set`.
-        """
-        body = self._requests.key(key)
-        reads = self._reads
-        if reads is not None:
-            reads.write_started(key)
-        outcome: object = MISS
-        try:
-            result = await self._call(_wire.DEL, body, key, retry, timeout, missing_ok=True)
-            outcome = None
-        finally:
-            if reads is not None:
-                reads.write_done(key, outcome)
-        return result is not KEY_MISSING and _wire.read_deleted(result)
-
-    async def items(self, prefix: str, *, count: int = MAX_COUNT, offset: int = 0,
-                    retry: RetryPolicy | None = None, timeout: float | None = None
-                    ) -> list[KeyValueItem]:
-        """One page of the items whose keys start with ``prefix`` (``GetKeyValueItems``).
-
-        Args:
-            prefix: Key prefix (e.g. a ``ns:`` namespace), same rules as a key.
-            count: Page size, 1..50.
-            offset: Items to skip.
-            retry: As for :meth:`set`.
-            timeout: As for :meth:`set`.
-        """
-        body = self._requests.items_page(prefix, count, offset)
-        return _wire.read_items(await self._call(_wire.ITEMS, body, prefix, retry, timeout))
-
-    async def keys(self, prefix: str | None = None, *, count: int = MAX_COUNT, offset: int = 0,
-                   retry: RetryPolicy | None = None, timeout: float | None = None
-                   ) -> list[KeyInfo]:
-        """One page of keys, all or those starting with ``prefix`` (``GetKeyValueKeys``)."""
-        body = self._requests.keys_page(prefix, count, offset)
-        return _wire.read_keys(await self._call(_wire.KEYS, body, prefix, retry, timeout))
-
-    async def iter_items(self, prefix: str, *, page_size: int = MAX_COUNT,
-                         retry: RetryPolicy | None = None, timeout: float | None = None
-                         ) -> AsyncIterator[KeyValueItem]:
-        """Every item whose key starts with ``prefix``, page by page until exhausted.
-
-        Pages are fetched by offset: keys written or deleted during the walk may be seen
-        twice or missed, as with any offset pagination. ``retry`` and ``timeout`` apply
-        to each page's call.
-        """
-        fetch = partial(self.items, retry=retry, timeout=timeout)
-        async for item in walk(fetch, _wire.ITEMS, prefix, page_size):
-            yield item
-
-    async def iter_keys(self, prefix: str | None = None, *, page_size: int = MAX_COUNT,
-                        retry: RetryPolicy | None = None, timeout: float | None = None
-                        ) -> AsyncIterator[KeyInfo]:
-        """Every key (starting with ``prefix``, if given), page by page until exhausted."""
-        fetch = partial(self.keys, retry=retry, timeout=timeout)
-        async for info in walk(fetch, _wire.KEYS, prefix, page_size):
-            yield info
-
-    # --- bulk --------------------------------------------------------------------------
-
-    async def set_many(
-        self,
-        items: SetInput,
-        *,
-        ttl: int | None = None,
-        expires_at: int | datetime | None = None,
-        **options: Unpack[BulkOptions],
-    ) -> BulkReport:
-        """Set many items concurrently, streaming them from ``items`` in bounded memory.
-
-        Args:
-            items: A mapping of key to value, or a sync or async iterable of
-                ``(key, value)`` pairs or :class:`KeyValueItem` s (an item's own
-                ``expires_at`` wins over ``ttl``/``expires_at``). Read lazily.
-            ttl: Seconds to live for items without an expiry of their own.
-            expires_at: Or their expiry, as Unix seconds or an aware datetime.
-            options: See :class:`BulkOptions` (``retry`` and ``timeout`` apply to each
-                item).
-
-        Returns:
-            A :class:`BulkReport` in which every input item is counted exactly once, as
-            succeeded or failed (with its exception). Invalid items fail without a
-            request; the others go on.
-        """
-        return await _bulk.set_many(self, items, ttl=ttl, expires_at=expires_at, **options)
-
-    async def get_many(
-        self, keys: KeysInput, **options: Unpack[BulkOptions]
-    ) -> list[KeyValueItem | None]:
-        """Get many keys concurrently: the items in input order, ``None`` where missing.
-
-        Raises :class:`BulkError` if any key failed (``raise_on_error`` defaults to
-        ``True`` here: ``None`` alone cannot tell failed from missing). The list is as
-        long as the input, so call it on chunks of an unbounded stream.
-        """
-        return await _bulk.get_many(self, keys, **options)
-
-    async def delete_many(self, keys: KeysInput, **options: Unpack[BulkOptions]) -> BulkReport:
-        """Delete many keys concurrently; keys already absent count as succeeded and in
-        :attr:`BulkReport.missing`."""
-        return await _bulk.delete_many(self, keys, **options)
+    async def _send(self, command: Command[T], retry: RetryPolicy | None,
+                    timeout: float | None) -> T:
+        result = await self._call(command.method, command.body, command.key or None, retry,
+                                  timeout, missing_ok=command.missing_ok)
+        return command.read(result)
 
     # --- plumbing ----------------------------------------------------------------------
 
     async def _fetch(self, key: str, body: str, retry: RetryPolicy | None,
                      timeout: float | None) -> KeyValueItem | None:
-        result = await self._call(_wire.GET, body, key, retry, timeout, missing_ok=True)
-        return None if result is KEY_MISSING else _wire.read_get(result)
+        return read_found(await self._call(_wire.GET, body, key, retry, timeout,
+                                           missing_ok=True))

@@ -1,0 +1,158 @@
+"""The calls, written once: :class:`Operations`, mixed into ``VoxKV`` and namespace views.
+
+Each method checks its arguments into a :class:`~voxkv_async._commands.Command` (through
+the host's ``_commands``) and runs it with the host's ``_execute``: the primitive of
+:class:`~voxkv_async._commands.Executor`, as redis-py's command mixins run everything
+through ``execute_command``. The per-call options are TypedDicts
+(:class:`~voxkv_async.CallOptions`, :class:`~voxkv_async.SetOptions`, ...) that the JSON
+methods (:class:`~voxkv_async._codecs.CodecMethods`) take as they are, so a new option
+of a call is one field in one TypedDict, read in one place. The bulk operations hand the
+host itself to :mod:`._bulk`, which builds and runs its items' commands the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
+from typing import TYPE_CHECKING, TypeVar, Unpack
+
+from . import _bulk, _wire
+from ._calls import walk
+from ._commands import CallOptions, Executor, SetOptions, check_options
+from ._models import KeyInfo, KeyValueItem
+from ._validation import MAX_COUNT, check_expiry
+
+if TYPE_CHECKING:
+    from ._bulk import BulkClient, BulkOptions, BulkReport, KeysInput, SetInput
+    from ._bulk.operations import SetManyOptions
+
+__all__ = ["Operations"]
+
+T = TypeVar("T")
+
+
+class Operations(Executor):
+    """``set``, ``get``, ``delete``, the listings and the bulk operations, over
+    ``_execute``."""
+
+    __slots__ = ()
+
+    async def set(self, key: str, value: str, **options: Unpack[SetOptions]) -> KeyValueItem:
+        """Create or update ``key`` (``SetKeyValueItem``, an upsert).
+
+        Args:
+            key: 1..200 characters: Latin or Cyrillic letters, digits, ``_ - : ; . # +``.
+            value: Up to 2000 characters.
+            options: :class:`SetOptions`: ``ttl`` or ``expires_at`` (with neither, the
+                API's default TTL of 30 days is sent), ``retry``, ``timeout``.
+
+        Returns:
+            The stored item, with the server's ``expires_at``.
+        """
+        check_options("set", options, SetOptions)
+        expiry = check_expiry(options.get("ttl"), options.get("expires_at"))
+        return await self._execute(self._commands.set(key, value, expiry), options)
+
+    async def get(self, key: str, **options: Unpack[CallOptions]) -> KeyValueItem | None:
+        """The item stored under ``key``, or ``None`` if there is none.
+
+        ``options`` (:class:`CallOptions`) are as for :meth:`set`. Concurrent calls for
+        one key may share one request (see ``coalesce``); a call with its own ``retry``
+        never does, one with its own ``timeout`` waits for the shared answer at most that
+        long.
+        """
+        check_options("get", options, CallOptions)
+        return await self._execute(self._commands.get(key), options)
+
+    async def delete(self, key: str, **options: Unpack[CallOptions]) -> bool:
+        """Delete ``key``; ``True`` if it existed, ``False`` if there was nothing to delete.
+
+        Idempotent: a retried delete that finds the key already gone returns ``False``.
+        ``options`` (:class:`CallOptions`) are as for :meth:`set`.
+        """
+        check_options("delete", options, CallOptions)
+        return await self._execute(self._commands.delete(key), options)
+
+    async def items(self, prefix: str = "", *, count: int = MAX_COUNT, offset: int = 0,
+                    **options: Unpack[CallOptions]) -> list[KeyValueItem]:
+        """One page of the items whose keys start with ``prefix`` (``GetKeyValueItems``).
+
+        Args:
+            prefix: Key prefix (e.g. a ``ns:`` namespace), same rules as a key. The API
+                needs one: on the client it is required, on a namespace view it
+                defaults to the whole view.
+            count: Page size, 1..50.
+            offset: Items to skip.
+            options: :class:`CallOptions`, as for :meth:`set`.
+        """
+        check_options("items", options, CallOptions)
+        return await self._execute(self._commands.items(prefix, count, offset), options)
+
+    async def keys(self, prefix: str | None = None, *, count: int = MAX_COUNT,
+                   offset: int = 0, **options: Unpack[CallOptions]) -> list[KeyInfo]:
+        """One page of keys, all or those starting with ``prefix`` (``GetKeyValueKeys``);
+        on a namespace view, its keys."""
+        check_options("keys", options, CallOptions)
+        return await self._execute(self._commands.keys(prefix, count, offset), options)
+
+    async def iter_items(self, prefix: str = "", *, page_size: int = MAX_COUNT,
+                         **options: Unpack[CallOptions]) -> AsyncIterator[KeyValueItem]:
+        """Every item whose key starts with ``prefix``, page by page until exhausted.
+
+        Pages are fetched by offset: keys written or deleted during the walk may be seen
+        twice or missed, as with any offset pagination. ``options`` apply to each page's
+        call.
+        """
+        check_options("iter_items", options, CallOptions)
+        async for item in self._walk(self.items, _wire.ITEMS, prefix, page_size, options):
+            yield item
+
+    async def iter_keys(self, prefix: str | None = None, *, page_size: int = MAX_COUNT,
+                        **options: Unpack[CallOptions]) -> AsyncIterator[KeyInfo]:
+        """Every key (starting with ``prefix``, if given), page by page until exhausted."""
+        check_options("iter_keys", options, CallOptions)
+        async for info in self._walk(self.keys, _wire.KEYS, prefix, page_size, options):
+            yield info
+
+    def _walk(self, page: Callable[..., Awaitable[list[T]]], method: str,
+              prefix: str | None, page_size: int, options: CallOptions) -> AsyncIterator[T]:
+        """The one place the iterators walk a listing (``page`` fetches one page)."""
+        return walk(partial(page, **options), method, prefix, page_size)
+
+    # --- bulk ----------------------------------------------------------------------------
+
+    async def set_many(self: BulkClient, items: SetInput,
+                       **options: Unpack[SetManyOptions]) -> BulkReport:
+        """Set many items concurrently, streaming them from ``items`` in bounded memory.
+
+        Args:
+            items: A mapping of key to value, or a sync or async iterable of
+                ``(key, value)`` pairs or :class:`KeyValueItem` s (an item's own
+                ``expires_at`` wins over ``ttl``/``expires_at``). Read lazily.
+            options: :class:`SetManyOptions`: ``ttl`` or ``expires_at`` for items
+                without an expiry of their own, and the :class:`BulkOptions`
+                (``retry`` and ``timeout`` apply to each item).
+
+        Returns:
+            A :class:`BulkReport` in which every input item is counted exactly once, as
+            succeeded or failed (with its exception, and the item as given). Invalid
+            items fail without a request; the others go on.
+        """
+        return await _bulk.set_many(self, items, **options)
+
+    async def get_many(self: BulkClient, keys: KeysInput,
+                       **options: Unpack[BulkOptions]) -> list[KeyValueItem | None]:
+        """Get many keys concurrently: the items in input order, ``None`` where missing.
+
+        Raises :class:`BulkError` if any key failed (``raise_on_error`` defaults to
+        ``True`` here: ``None`` alone cannot tell failed from missing). The list is as
+        long as the input, so call it on chunks of an unbounded stream.
+        """
+        return await _bulk.get_many(self, keys, **options)
+
+    async def delete_many(self: BulkClient, keys: KeysInput,
+                          **options: Unpack[BulkOptions]) -> BulkReport:
+        """Delete many keys concurrently; keys already absent count as succeeded and in
+        :attr:`BulkReport.missing`."""
+        return await _bulk.delete_many(self, keys, **options)
+
