@@ -19,10 +19,12 @@ from ._bulk import (
     CheckpointMismatchError,
     KeysInput,
     SetInput,
+    SetManyOptions,
 )
 from ._cache import ReadCache
 from ._client import VoxKV
 from ._codecs import Codec, JsonCodec
+from ._commands import CallOptions, ExpiryOptions, SetOptions
 from ._config import BASE_URL_ENV_VAR, CA_FILE_ENV_VAR, DEFAULT_BASE_URL, Limits, Timeouts
 from ._credentials import CREDENTIALS_ENV_VAR, Credentials
 from ._errors import (
@@ -67,6 +69,7 @@ __all__ = [
     "BulkFailure",
     "BulkOptions",
     "BulkReport",
+    "CallOptions",
     "Checkpoint",
     "CheckpointCorruptError",
     "CheckpointError",
@@ -77,6 +80,7 @@ __all__ = [
     "Credentials",
     "CredentialsError",
     "DecodeError",
+    "ExpiryOptions",
     "IncompleteResponseError",
     "InvalidArgumentError",
     "JsonCodec",
@@ -93,6 +97,8 @@ __all__ = [
     "RetryPolicy",
     "ServerError",
     "SetInput",
+    "SetManyOptions",
+    "SetOptions",
     "Stats",
     "TLSVerificationError",
     "Timeouts",

@@ -194,9 +194,9 @@ class VoxKV(CodecMethods):
         """Call ``hook`` after every attempt of every call; returns a function removing it.
 
         The hook gets ``None`` when the attempt succeeded, or the :class:`VoxKVError` it
-        failed with (before the retry policy decides what to do). Meant for metrics and
-        for adaptive rate control (bulk operations use it to see throttling). It runs on
-        the event loop and must be quick; an exception in it is logged, not raised.
+        failed with (before the retry policy decides what to do). Meant for metrics (bulk
+        runs see throttling from their items' own outcomes, not through hooks). It runs
+        on the event loop and must be quick; an exception in it is logged, not raised.
         """
         hooks = self._retrier.hooks
         hooks.append(hook)
