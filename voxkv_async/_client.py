@@ -218,6 +218,10 @@ class VoxKV(CodecMethods):
 
     # --- the calls: written once in Operations, over this primitive --------------------
 
+    @property
+    def _client(self) -> VoxKV:
+        return self
+
     async def _execute(self, command: Command[T], options: CallOptions) -> T:
         """Run one checked command: through the read path (``get``, and the writes that
         keep it consistent) when there is one, else straight through the send chain."""

@@ -28,7 +28,7 @@ from ._operations import Operations
 from ._validation import VALUE_MAX
 
 if TYPE_CHECKING:
-    from ._bulk import BulkClient, BulkOptions, BulkReport, KeysInput
+    from ._bulk import BulkOptions, BulkReport, KeysInput
     from ._bulk.operations import SetManyOptions
 
 __all__ = ["JSON", "Codec", "CodecMethods", "JsonCodec", "decode_value", "encode_value"]
@@ -146,23 +146,23 @@ class CodecMethods(Operations):
         item = await self.get(key, **options)
         return default if item is None else decode_value(codec, key, item.value)
 
-    async def set_many_json(self: BulkClient, items: ObjectsInput, *, codec: Codec = JSON,
+    async def set_many_json(self, items: ObjectsInput, *, codec: Codec = JSON,
                             **options: Unpack[SetManyOptions]) -> BulkReport:
         """``set_many`` of objects, each encoded with ``codec`` as it is read.
 
         An object that cannot be encoded, or whose encoding is too long, fails alone
         (a ``ValidationError`` in the report), as a bad item of ``set_many`` does.
         """
-        return await _bulk.set_many(self, items, encode=partial(encode_value, codec),
-                                    **options)
+        return await _bulk.set_many(self._client, items, via=self,
+                                    encode=partial(encode_value, codec), **options)
 
-    async def get_many_json(self: BulkClient, keys: KeysInput, default: Any = None, *,
+    async def get_many_json(self, keys: KeysInput, default: Any = None, *,
                             codec: Codec = JSON, **options: Unpack[BulkOptions]) -> list[Any]:
         """``get_many``, decoded: the objects in input order, ``default`` where missing.
 
         Raises:
             DecodeError: A stored value is not valid for ``codec`` (the first such key).
         """
-        found = await _bulk.get_many(self, keys, **options)
+        found = await self.get_many(keys, **options)
         return [default if item is None else decode_value(codec, item.key, item.value)
                 for item in found]

@@ -23,8 +23,6 @@ from ._validation import KEY_MAX, check_key
 
 if TYPE_CHECKING:
     from ._client import VoxKV
-    from ._retry import RetryBudget, RetryPolicy
-    from ._stats import Stats
 
 __all__ = ["SEPARATOR", "Namespace"]
 
@@ -66,19 +64,8 @@ class Namespace(CodecMethods):
         return self._commands.relative(key)
 
     @property
-    def stats(self) -> Stats:
-        """The client's counters (a view has none of its own)."""
-        return self._kv.stats
-
-    @property
-    def retry_policy(self) -> RetryPolicy:
-        """The client's retry policy."""
-        return self._kv.retry_policy
-
-    @property
-    def retry_budget(self) -> RetryBudget:
-        """The client's retry budget."""
-        return self._kv.retry_budget
+    def _client(self) -> VoxKV:
+        return self._kv
 
     async def _execute(self, command: Command[T], options: CallOptions) -> T:
         # The command is built with the full keys; the client runs it (read path, send

@@ -6,8 +6,9 @@ the host's ``_commands``) and runs it with the host's ``_execute``: the primitiv
 through ``execute_command``. The per-call options are TypedDicts
 (:class:`~voxkv_async.CallOptions`, :class:`~voxkv_async.SetOptions`, ...) that the JSON
 methods (:class:`~voxkv_async._codecs.CodecMethods`) take as they are, so a new option
-of a call is one field in one TypedDict, read in one place. The bulk operations hand the
-host itself to :mod:`._bulk`, which builds and runs its items' commands the same way.
+of a call is one field in one TypedDict, read in one place. The bulk operations hand
+:mod:`._bulk` the host's client (for its retry settings) and the host itself, through
+which a run builds and runs its items' commands the same way.
 """
 
 from __future__ import annotations
@@ -36,6 +37,11 @@ class Operations(Executor):
     ``_execute``."""
 
     __slots__ = ()
+
+    @property
+    def _client(self) -> BulkClient:
+        """The client whose bulk runs this view's bulk operations join (itself, for one)."""
+        raise NotImplementedError
 
     async def set(self, key: str, value: str, **options: Unpack[SetOptions]) -> KeyValueItem:
         """Create or update ``key`` (``SetKeyValueItem``, an upsert).
@@ -121,7 +127,7 @@ class Operations(Executor):
 
     # --- bulk ----------------------------------------------------------------------------
 
-    async def set_many(self: BulkClient, items: SetInput,
+    async def set_many(self, items: SetInput,
                        **options: Unpack[SetManyOptions]) -> BulkReport:
         """Set many items concurrently, streaming them from ``items`` in bounded memory.
 
@@ -138,9 +144,9 @@ class Operations(Executor):
             succeeded or failed (with its exception, and the item as given). Invalid
             items fail without a request; the others go on.
         """
-        return await _bulk.set_many(self, items, **options)
+        return await _bulk.set_many(self._client, items, via=self, **options)
 
-    async def get_many(self: BulkClient, keys: KeysInput,
+    async def get_many(self, keys: KeysInput,
                        **options: Unpack[BulkOptions]) -> list[KeyValueItem | None]:
         """Get many keys concurrently: the items in input order, ``None`` where missing.
 
@@ -148,11 +154,11 @@ class Operations(Executor):
         ``True`` here: ``None`` alone cannot tell failed from missing). The list is as
         long as the input, so call it on chunks of an unbounded stream.
         """
-        return await _bulk.get_many(self, keys, **options)
+        return await _bulk.get_many(self._client, keys, via=self, **options)
 
-    async def delete_many(self: BulkClient, keys: KeysInput,
+    async def delete_many(self, keys: KeysInput,
                           **options: Unpack[BulkOptions]) -> BulkReport:
         """Delete many keys concurrently; keys already absent count as succeeded and in
         :attr:`BulkReport.missing`."""
-        return await _bulk.delete_many(self, keys, **options)
+        return await _bulk.delete_many(self._client, keys, via=self, **options)
 

@@ -150,7 +150,6 @@ async def views_and_json(kv: VoxKV, options: SetOptions, per_call: CallOptions) 
         assert_type(entry, KeyValueItem)
     assert_type(await users.set_many({"1": "a"}, ttl=60, concurrency=4), BulkReport)
     assert_type(await users.get_many(["1"]), list[KeyValueItem | None])
-    assert_type(users.stats, Stats)
 
     assert_type(await kv.set_json("cfg", {"a": 1}, ttl=60, codec=JsonCodec()), KeyValueItem)
     assert_type(await kv.get_json("cfg", {}, timeout=1.0), Any)

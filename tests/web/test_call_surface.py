@@ -112,11 +112,14 @@ async def test_a_view_s_bulk_run_checks_keys_with_its_prefix(
         await ns.get_many(["k" * 149, "k" * 150])
 
 
-async def test_a_view_shares_its_client_s_counters_and_policy(voxkv_client: VoxKV) -> None:
+async def test_a_view_s_bulk_run_is_its_client_s(voxkv_client: VoxKV) -> None:
     users = voxkv_client.namespace("users").namespace("vip")
-    assert users.stats is voxkv_client.stats
-    assert users.retry_policy is voxkv_client.retry_policy
-    assert users.retry_budget is voxkv_client.retry_budget
-    calls = voxkv_client.stats.calls
-    await users.set("1", "a")
-    assert voxkv_client.stats.calls == calls + 1
+    stats = voxkv_client.stats
+    calls = stats.calls
+    report = await users.set_many({"1": "a", "2": "b"}, concurrency=2)
+    assert report.succeeded == 2
+    assert stats.calls == calls + 2  # counted by the client, as its own calls
+    found = await users.get_many(["2", "1", "3"])
+    assert [None if i is None else (i.key, i.value) for i in found] == [
+        ("2", "b"), ("1", "a"), None]
+    assert (await users.delete_many(["1", "3"])).missing == 1

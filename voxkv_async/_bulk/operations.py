@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar, Unpack
 
-from .._commands import CallOptions, Command, Expiry, ExpiryOptions
+from .._commands import CallOptions, Command, Executor, Expiry, ExpiryOptions
 from .._errors import ValidationError
 from .._models import KeyValueItem
 from .._retry import RetryPolicy
@@ -59,13 +59,16 @@ async def set_many(
     kv: BulkClient,
     items: SetInput | Mapping[str, Any] | Iterable[Any] | AsyncIterable[Any],
     *,
+    via: Executor | None = None,
     encode: Callable[[Any], str] | None = None,
     **options: Unpack[SetManyOptions],
 ) -> BulkReport:
     """Set many items concurrently, streaming from ``items``; see :class:`BulkOptions`.
 
     Args:
-        kv: The client (or a namespace view).
+        kv: The client.
+        via: Where the items' commands are built and run: a namespace view of ``kv``
+            (relative keys in, out and in the report); by default ``kv`` itself.
         items: A mapping of key to value, or a sync or async iterable of ``(key, value)``
             pairs or :class:`KeyValueItem` s. Read lazily, never held whole.
         encode: Turns each value into the text to store (``set_many_json``'s codec);
@@ -88,7 +91,8 @@ async def set_many(
         items.items() if isinstance(items, Mapping) else items
     )
     settings = _settings(kv, options)
-    commands = kv._commands
+    calls = kv if via is None else via
+    commands = calls._commands
     once: CallOptions = {"retry": ONE_ATTEMPT, "timeout": settings.timeout}
 
     def unpack(raw: object) -> tuple[object, object, Expiry]:
@@ -103,12 +107,12 @@ async def set_many(
         return command.key, command
 
     async def attempt(item: Item) -> bool:
-        await kv._execute(item.prepared, once)
+        await calls._execute(item.prepared, once)
         return True
 
     async def applied(failure: BulkFailure) -> bool:
         key, value, _ = unpack(failure.item)
-        stored = await kv._execute(commands.get(key), {})
+        stored = await calls._execute(commands.get(key), {})
         return stored is not None and stored.value == value
 
     run = BulkRun(kv, "set_many", prepare, attempt, settings)
@@ -118,7 +122,8 @@ async def set_many(
 
 
 async def get_many(
-    kv: BulkClient, keys: KeysInput, **options: Unpack[BulkOptions]
+    kv: BulkClient, keys: KeysInput, *, via: Executor | None = None,
+    **options: Unpack[BulkOptions],
 ) -> list[KeyValueItem | None]:
     """Get many keys concurrently; the items in input order, ``None`` where missing.
 
@@ -130,33 +135,36 @@ async def get_many(
     options.setdefault("raise_on_error", True)
     settings = RunSettings(kv, options)
     results: list[KeyValueItem | None] = []
+    calls = kv if via is None else via
     once: CallOptions = {"retry": ONE_ATTEMPT, "timeout": settings.timeout}
 
     async def attempt(item: Item) -> bool:
-        found = await kv._execute(item.prepared, once)
+        found = await calls._execute(item.prepared, once)
         results[item.index] = found
         return found is not None
 
-    run = BulkRun(kv, "get_many", _prepare_key(kv._commands.get), attempt, settings,
+    run = BulkRun(kv, "get_many", _prepare_key(calls._commands.get), attempt, settings,
                   on_take=lambda: results.append(None))
     await run.run(_keys_source(keys))
     return results
 
 
 async def delete_many(
-    kv: BulkClient, keys: KeysInput, **options: Unpack[BulkOptions]
+    kv: BulkClient, keys: KeysInput, *, via: Executor | None = None,
+    **options: Unpack[BulkOptions],
 ) -> BulkReport:
     """Delete many keys concurrently; keys already absent count as succeeded and missing."""
     settings = _settings(kv, options)
-    commands = kv._commands
+    calls = kv if via is None else via
+    commands = calls._commands
     once: CallOptions = {"retry": ONE_ATTEMPT, "timeout": settings.timeout}
 
     async def attempt(item: Item) -> bool:
-        deleted: bool = await kv._execute(item.prepared, once)
+        deleted: bool = await calls._execute(item.prepared, once)
         return deleted
 
     async def applied(failure: BulkFailure) -> bool:
-        return await kv._execute(commands.get(failure.item), {}) is None
+        return await calls._execute(commands.get(failure.item), {}) is None
 
     run = BulkRun(kv, "delete_many", _prepare_key(commands.delete), attempt, settings)
     await run.run(_keys_source(keys))
