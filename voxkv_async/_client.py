@@ -46,8 +46,8 @@ from ._version import VERSION
 __all__ = ["VoxKV"]
 
 T = TypeVar("T")
-# The calls that go through the read path (coalescing, the read cache) when it is on.
-_READ_PATH = frozenset({_wire.GET, _wire.SET, _wire.DEL})
+# The writes that keep the read path (coalescing, the read cache) consistent.
+_WRITES = frozenset({_wire.SET, _wire.DEL})
 
 class VoxKV(CodecMethods):
     """An asyncio client for the Voximplant key-value storage of one application.
@@ -223,34 +223,30 @@ class VoxKV(CodecMethods):
         return self
 
     async def _execute(self, command: Command[T], options: CallOptions) -> T:
-        """Run one checked command: through the read path (``get``, and the writes that
-        keep it consistent) when there is one, else straight through the send chain."""
+        """Run one checked command: a ``get`` through the read path (coalescing, the read
+        cache) when there is one, the others through the send chain; a write detaches
+        the reads of its key (read-your-writes)."""
         retry, timeout = options.get("retry"), options.get("timeout")
         reads, method, key = self._reads, command.method, command.key
-        if reads is None or method not in _READ_PATH:
-            return await self._send(command, retry, timeout)
-        if method == _wire.GET:
+        if reads is not None and method == _wire.GET:
             if self._caller.loop is not asyncio.get_running_loop():
                 self._caller.bind_loop()
             if timeout is not None:
                 check_timeout(timeout)
             # A GET command reads a KeyValueItem | None: T is that here.
             return cast(T, await reads.get(key, command.body, retry, timeout))
-        # A write: reads in flight must not answer the gets that start after it.
-        reads.write_started(key)
+        writes = reads if method in _WRITES else None
+        if writes is not None:
+            writes.write_started(key)
         outcome: object = MISS
         try:
-            result = await self._send(command, retry, timeout)
+            result = command.read(await self._call(method, command.body, key or None, retry,
+                                                   timeout, missing_ok=command.missing_ok))
             outcome = result if method == _wire.SET else None
             return result
         finally:
-            reads.write_done(key, outcome)
-
-    async def _send(self, command: Command[T], retry: RetryPolicy | None,
-                    timeout: float | None) -> T:
-        result = await self._call(command.method, command.body, command.key or None, retry,
-                                  timeout, missing_ok=command.missing_ok)
-        return command.read(result)
+            if writes is not None:
+                writes.write_done(key, outcome)
 
     # --- plumbing ----------------------------------------------------------------------
 

@@ -87,6 +87,8 @@ def check_options(call: str, options: Mapping[str, object], allowed: type) -> No
     The options come as ``**options`` typed by a TypedDict: the type checker refuses an
     unknown name, this refuses it at run time (a mistyped ``tll=`` must not pass unseen).
     """
+    if not options:  # the common case, kept cheap: this runs on every call
+        return
     known: frozenset[str] = allowed.__optional_keys__  # type: ignore[attr-defined]
     for name in options:
         if name not in known:
