@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar, Unpack
 
-from .._commands import CallOptions, Command, Executor, Expiry, ExpiryOptions
+from .._commands import CallOptions, Command, Executor, ExpiryOptions
 from .._errors import ValidationError
 from .._models import KeyValueItem
 from .._retry import RetryPolicy
@@ -95,15 +95,15 @@ async def set_many(
     commands = calls._commands
     once: CallOptions = {"retry": ONE_ATTEMPT, "timeout": settings.timeout}
 
-    def unpack(raw: object) -> tuple[object, object, Expiry]:
+    def unpack(raw: object) -> tuple[object, object, int | None]:
         key, value, own_expiry = unpack_item(raw)
-        if encode is not None:
-            value = encode(value)
-        return key, value, expiry if own_expiry is None else check_expiry(None, own_expiry)
+        return key, value if encode is None else encode(value), own_expiry
 
     def prepare(raw: object) -> tuple[str, Command[KeyValueItem]]:
         # Checked once, here: the attempts send this command as it is.
-        command = commands.set(*unpack(raw))
+        key, value, own_expiry = unpack(raw)
+        own = expiry if own_expiry is None else check_expiry(None, own_expiry)
+        command = commands.set(key, value, own)
         return command.key, command
 
     async def attempt(item: Item) -> bool:
