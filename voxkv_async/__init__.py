@@ -20,8 +20,8 @@ from ._bulk import (
     CheckpointMismatchError,
     KeysInput,
     SetInput,
-    SetManyOptions,
 )
+from ._bulk.operations import SetManyOptions
 from ._cache import ReadCache
 from ._client import VoxKV
 from ._codecs import Codec, JsonCodec

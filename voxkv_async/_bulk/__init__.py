@@ -21,15 +21,7 @@ from .checkpoint import (
     CheckpointError,
     CheckpointMismatchError,
 )
-from .operations import (
-    ItemLike,
-    KeysInput,
-    SetInput,
-    SetManyOptions,
-    delete_many,
-    get_many,
-    set_many,
-)
+from .operations import ItemLike, KeysInput, SetInput, delete_many, get_many, set_many
 from .options import BulkOptions
 from .pacing import AdaptiveRate
 from .protocol import BulkClient
@@ -50,7 +42,6 @@ __all__ = [
     "ItemLike",
     "KeysInput",
     "SetInput",
-    "SetManyOptions",
     "delete_many",
     "get_many",
     "set_many",
