@@ -18,7 +18,9 @@ imports the client.
 from .checkpoint import (
     Checkpoint,
     CheckpointCorruptError,
+    CheckpointDestinationError,
     CheckpointError,
+    CheckpointLockedError,
     CheckpointMismatchError,
 )
 from .operations import ItemLike, KeysInput, SetInput, delete_many, get_many, set_many
@@ -37,7 +39,9 @@ __all__ = [
     "BulkReport",
     "Checkpoint",
     "CheckpointCorruptError",
+    "CheckpointDestinationError",
     "CheckpointError",
+    "CheckpointLockedError",
     "CheckpointMismatchError",
     "ItemLike",
     "KeysInput",
