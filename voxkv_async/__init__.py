@@ -21,6 +21,7 @@ from ._bulk import (
     CheckpointLockedError,
     CheckpointMismatchError,
     KeysInput,
+    PacingTuning,
     SetInput,
 )
 from ._bulk.operations import SetManyOptions
@@ -51,10 +52,26 @@ from ._errors import (
     VoxKVError,
     WrongEventLoopError,
 )
+from ._events import (
+    AttemptEnded,
+    AttemptHook,
+    AuthRetried,
+    CacheHit,
+    CacheMiss,
+    CallEnded,
+    CallStarted,
+    Coalesced,
+    Event,
+    EventStream,
+    RetryRefused,
+    RetryScheduled,
+    Subscriber,
+    TokenSigned,
+)
 from ._mock_transport import MockTransport
 from ._models import KeyInfo, KeyValueItem
 from ._namespace import Namespace
-from ._retry import AttemptHook, RetryPolicy
+from ._retry import RetryPolicy
 from ._stats import Stats
 from ._transports import Request, Response, Transport
 from ._version import VERSION as __version__
@@ -68,14 +85,20 @@ __all__ = [
     "AiohttpTransport",
     "ApiError",
     "ApplicationNotFoundError",
+    "AttemptEnded",
     "AttemptHook",
+    "AuthRetried",
     "AuthenticationError",
     "BulkAbortedError",
     "BulkError",
     "BulkFailure",
     "BulkOptions",
     "BulkReport",
+    "CacheHit",
+    "CacheMiss",
+    "CallEnded",
     "CallOptions",
+    "CallStarted",
     "Checkpoint",
     "CheckpointCorruptError",
     "CheckpointDestinationError",
@@ -83,11 +106,14 @@ __all__ = [
     "CheckpointLockedError",
     "CheckpointMismatchError",
     "ClientClosedError",
+    "Coalesced",
     "Codec",
     "ConnectError",
     "Credentials",
     "CredentialsError",
     "DecodeError",
+    "Event",
+    "EventStream",
     "ExpiryOptions",
     "IncompleteResponseError",
     "InvalidArgumentError",
@@ -98,6 +124,7 @@ __all__ = [
     "Limits",
     "MockTransport",
     "Namespace",
+    "PacingTuning",
     "PermissionDeniedError",
     "ProtocolError",
     "RateLimitedError",
@@ -106,14 +133,18 @@ __all__ = [
     "RequestTimeoutError",
     "Response",
     "RetryPolicy",
+    "RetryRefused",
+    "RetryScheduled",
     "ServerError",
     "SetInput",
     "SetManyOptions",
     "SetOptions",
     "Stats",
+    "Subscriber",
     "TLSVerificationError",
     "Timeouts",
     "TokenSettings",
+    "TokenSigned",
     "Transport",
     "TransportError",
     "ValidationError",

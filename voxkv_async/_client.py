@@ -29,17 +29,18 @@ from . import _wire
 from ._aiohttp_transport import transport_for
 from ._attempt import Attempt
 from ._auth import Signed, TokenCache, TokenSettings, check_account_id
-from ._cache import MISS, CacheStore, ReadCache
+from ._cache import CacheStore, ReadCache
 from ._calls import Caller, check_timeout
-from ._coalesce import Reads
+from ._coalesce import Reads, fetcher
 from ._codecs import CodecMethods
-from ._commands import CallOptions, Command, Commands, read_found
+from ._commands import CallOptions, Command, Commands
 from ._config import Limits, Timeouts, resolve_base_url
 from ._credentials import Credentials
 from ._errors import ValidationError
+from ._events import AttemptHook, EventStream, attempt_hook_subscriber
 from ._models import KeyValueItem
 from ._namespace import Namespace, namespace_prefix
-from ._retry import AttemptHook, Retrier, RetryBudget, RetryPolicy
+from ._retry import Retrier, RetryBudget, RetryPolicy
 from ._stats import Stats
 from ._telemetry import make_telemetry
 from ._transports import Transport
@@ -133,28 +134,32 @@ class VoxKV(CodecMethods):
         self._commands = Commands(_wire.RequestBuilder(application_id, application_name))
         self.base_url = resolve_base_url(base_url)
         timeouts = timeouts or Timeouts()
-        #: Counters of what this client has done (:class:`Stats`).
+        #: What this client does, as events (:class:`EventStream`): ``kv.stats``, attempt
+        #: hooks and OpenTelemetry subscribe to it; so can you (``kv.events.subscribe``).
+        self.events = events = EventStream()
+        #: Counters of what this client has done (:class:`Stats`), fed by its events.
         self.stats = Stats()
+        events.subscribe(self.stats)
         self._transport = transport = transport_for(
             transport, connect_timeout=timeouts.connect, ssl=ssl, ca_file=ca_file,
             insecure_skip_verify=insecure_skip_verify, limits=limits, session=session)
-        self._tokens = TokenCache(credentials, tokens, clock=clock, stats=self.stats,
+        self._tokens = TokenCache(credentials, tokens, clock=clock, events=events,
                                   account_id=account_id)
-        self._attempt = Attempt(transport, self.base_url, self.stats,
+        self._attempt = Attempt(transport, self.base_url,
                                 user_agent=f"voxkv_async/{VERSION} aiohttp/{aiohttp.__version__}")
         self._retrier = Retrier(
-            retry or RetryPolicy(), self.stats,
+            retry or RetryPolicy(), events,
             attempt_timeout=timeouts.attempt, deadline=timeouts.deadline,
         )
-        cache = CacheStore(read_cache) if read_cache is not None else None
-        self._reads = (Reads(self._fetch, self.stats, coalesce=coalesce, cache=cache)
-                       if coalesce or cache is not None else None)
-        self._caller = Caller(Signed(self._tokens, self._attempt, self.stats), self._retrier,
-                              self.stats, make_telemetry(telemetry, self.stats,
-                                                         tracer_provider=tracer_provider,
-                                                         meter_provider=meter_provider,
-                                                         keys=telemetry_keys))
+        self._caller = Caller(Signed(self._tokens, self._attempt, events), self._retrier,
+                              events)
         self._call = self._caller.call
+        otel = make_telemetry(telemetry, self.stats, tracer_provider=tracer_provider,
+                              meter_provider=meter_provider, keys=telemetry_keys)
+        if otel is not None:
+            events.subscribe(otel)
+        self._reads = Reads(fetcher(self._call), events, coalesce=coalesce,
+                            cache=_cache_store(read_cache, clock))
 
     def __repr__(self) -> str:
         child = f" account_id={self.account_id!r}" if self.account_id is not None else ""
@@ -210,10 +215,9 @@ class VoxKV(CodecMethods):
         failed with (before the retry policy decides what to do). Meant for metrics (bulk
         runs see throttling from their items' own outcomes, not through hooks). It runs
         on the event loop and must be quick; an exception in it is logged, not raised.
+        It is a subscriber of :attr:`events` that sees :class:`AttemptEnded` events only.
         """
-        hooks = self._retrier.hooks
-        hooks.append(hook)
-        return lambda: hooks.remove(hook) if hook in hooks else None
+        return self.events.subscribe(attempt_hook_subscriber(hook))
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -237,33 +241,38 @@ class VoxKV(CodecMethods):
 
     async def _execute(self, command: Command[T], options: CallOptions) -> T:
         """Run one checked command: a ``get`` through the read path (coalescing, the read
-        cache) when there is one, the others through the send chain; a write detaches
-        the reads of its key (read-your-writes)."""
+        cache), a write so that later reads see it (read-your-writes), a listing
+        straight through the send chain."""
         retry, timeout = options.get("retry"), options.get("timeout")
-        reads, method, key = self._reads, command.method, command.key
-        if reads is not None and method == _wire.GET:
+        method, key = command.method, command.key
+        if method == _wire.GET:
             if self._caller.loop is not asyncio.get_running_loop():
                 self._caller.bind_loop()
             if timeout is not None:
                 check_timeout(timeout)
             # A GET command reads a KeyValueItem | None: T is that here.
-            return cast(T, await reads.get(key, command.body, retry, timeout))
-        writes = reads if method in _WRITES else None
-        if writes is not None:
-            writes.write_started(key)
-        outcome: object = MISS
-        try:
-            result = command.read(await self._call(method, command.body, key or None, retry,
-                                                   timeout, missing_ok=command.missing_ok))
-            outcome = result if method == _wire.SET else None
-            return result
-        finally:
-            if writes is not None:
-                writes.write_done(key, outcome)
+            return cast(T, await self._reads.get(key, command.body, retry, timeout))
+        if method not in _WRITES:
+            return await self._send(command, retry, timeout)
+        with self._reads.writing(key) as write:
+            result = await self._send(command, retry, timeout)
+            if method == _wire.SET:
+                write.stored(cast(KeyValueItem, result))
+            else:
+                write.deleted()
+        return result
 
-    # --- plumbing ----------------------------------------------------------------------
+    async def _send(self, command: Command[T], retry: RetryPolicy | None,
+                    timeout: float | None) -> T:
+        return command.read(await self._call(command.method, command.body, command.key or None,
+                                             retry, timeout, missing_ok=command.missing_ok))
 
-    async def _fetch(self, key: str, body: str, retry: RetryPolicy | None,
-                     timeout: float | None) -> KeyValueItem | None:
-        return read_found(await self._call(_wire.GET, body, key, retry, timeout,
-                                           missing_ok=True))
+
+def _cache_store(settings: ReadCache | None, clock: Callable[[], float]) -> CacheStore | None:
+    """The read cache, aged by the client's clock when it was given one (a test's
+    virtual clock), else by the monotonic clock (a wall-clock step must not age it)."""
+    if settings is None:
+        return None
+    if clock is time.time:
+        return CacheStore(settings)
+    return CacheStore(settings, clock=clock, wall=clock)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from .._commands import Executor
+from .._events import EventStream
 from .._retry import RetryBudget, RetryPolicy
 from .._stats import Stats
 
@@ -25,6 +26,11 @@ class BulkClient(Executor, Protocol):
     @property
     def stats(self) -> Stats:
         """The client's counters (retries are counted in it)."""
+        ...
+
+    @property
+    def events(self) -> EventStream:
+        """The client's event stream: bulk runs emit their item retries into it."""
         ...
 
     @property
