@@ -68,6 +68,7 @@ from ._events import (
     Subscriber,
     TokenSigned,
 )
+from ._listing import Listing, ListingOptions, ListingReport
 from ._mock_transport import MockTransport
 from ._models import KeyInfo, KeyValueItem
 from ._namespace import Namespace
@@ -122,6 +123,9 @@ __all__ = [
     "KeyValueItem",
     "KeysInput",
     "Limits",
+    "Listing",
+    "ListingOptions",
+    "ListingReport",
     "MockTransport",
     "Namespace",
     "PacingTuning",

@@ -13,13 +13,13 @@ which a run builds and runs its items' commands the same way.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING, TypeVar, Unpack
 
 from . import _bulk, _wire
-from ._calls import walk
 from ._commands import CallOptions, Executor, SetOptions, check_options
+from ._listing import Listing, ListingOptions, walk
 from ._models import KeyInfo, KeyValueItem
 from ._validation import MAX_COUNT, check_expiry
 
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Operations"]
 
-T = TypeVar("T")
+L = TypeVar("L", KeyValueItem, KeyInfo)
 
 
 class Operations(Executor):
@@ -101,29 +101,28 @@ class Operations(Executor):
         check_options("keys", options, CallOptions)
         return await self._execute(self._commands.keys(prefix, count, offset), options)
 
-    async def iter_items(self, prefix: str = "", *, page_size: int = MAX_COUNT,
-                         **options: Unpack[CallOptions]) -> AsyncIterator[KeyValueItem]:
-        """Every item whose key starts with ``prefix``, page by page until exhausted.
+    def iter_items(self, prefix: str = "", *, page_size: int = MAX_COUNT,
+                   **options: Unpack[ListingOptions]) -> Listing[KeyValueItem]:
+        """Every item whose key starts with ``prefix``, in the server's order.
 
-        Pages are fetched by offset: keys written or deleted during the walk may be seen
-        twice or missed, as with any offset pagination. ``options`` apply to each page's
-        call.
+        Pages are fetched ahead, several at once (see :class:`ListingOptions`), paced
+        like bulk runs. Keys present throughout the walk are listed exactly once even
+        under concurrent writes; keys written or deleted meanwhile may or may not be
+        (see :class:`ListingReport`).
         """
-        check_options("iter_items", options, CallOptions)
-        async for item in self._walk(self.items, _wire.ITEMS, prefix, page_size, options):
-            yield item
+        check_options("iter_items", options, ListingOptions)
+        return self._walk(self.items, _wire.ITEMS, prefix, page_size, options)
 
-    async def iter_keys(self, prefix: str | None = None, *, page_size: int = MAX_COUNT,
-                        **options: Unpack[CallOptions]) -> AsyncIterator[KeyInfo]:
-        """Every key (starting with ``prefix``, if given), page by page until exhausted."""
-        check_options("iter_keys", options, CallOptions)
-        async for info in self._walk(self.keys, _wire.KEYS, prefix, page_size, options):
-            yield info
+    def iter_keys(self, prefix: str | None = None, *, page_size: int = MAX_COUNT,
+                  **options: Unpack[ListingOptions]) -> Listing[KeyInfo]:
+        """Every key (starting with ``prefix``, if given), as :meth:`iter_items`."""
+        check_options("iter_keys", options, ListingOptions)
+        return self._walk(self.keys, _wire.KEYS, prefix, page_size, options)
 
-    def _walk(self, page: Callable[..., Awaitable[list[T]]], method: str,
-              prefix: str | None, page_size: int, options: CallOptions) -> AsyncIterator[T]:
+    def _walk(self, page: Callable[..., Awaitable[list[L]]], method: str,
+              prefix: str | None, page_size: int, options: ListingOptions) -> Listing[L]:
         """The one place the iterators walk a listing (``page`` fetches one page)."""
-        return walk(partial(page, **options), method, prefix, page_size)
+        return walk(partial(page, prefix), method, page_size, options, self._client.events)
 
     # --- bulk ----------------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ from voxkv_async import (
     KeysInput,
     KeyValueItem,
     Limits,
+    Listing,
     Namespace,
     PermissionDeniedError,
     ProtocolError,
@@ -135,7 +136,11 @@ async def single_calls(kv: VoxKV) -> None:
         assert_type(entry, KeyValueItem)
     async for info in kv.iter_keys():
         assert_type(info, KeyInfo)
-    assert_type(kv.iter_items("ns:"), AsyncIterator[KeyValueItem])
+    listing = kv.iter_items("ns:", concurrency=4)
+    assert_type(listing, Listing[KeyValueItem])
+    assert_type(listing.report.gaps, int)
+    walk: AsyncIterator[KeyInfo] = kv.iter_keys()  # still an async iterator
+    await anext(walk)
 
 
 async def views_and_json(kv: VoxKV, options: SetOptions, per_call: CallOptions) -> None:
