@@ -21,6 +21,7 @@ from ._bulk import (
     CheckpointLockedError,
     CheckpointMismatchError,
     KeysInput,
+    PacingTuning,
     SetInput,
 )
 from ._cache import ReadCache
@@ -119,6 +120,7 @@ __all__ = [
     "Limits",
     "MockTransport",
     "Namespace",
+    "PacingTuning",
     "PermissionDeniedError",
     "ProtocolError",
     "RateLimitedError",

@@ -31,7 +31,7 @@ from ._budget import RetryBudget
 from ._errors import RateLimitedError, RequestTimeoutError, VoxKVError, shorten, timed_out
 from ._events import EventStream, RetryRefused, RetryScheduled
 
-__all__ = ["Retrier", "RetryBudget", "RetryPolicy", "within"]
+__all__ = ["Retrier", "RetryBudget", "RetryPolicy", "policy_waits", "within"]
 
 logger = logging.getLogger("voxkv_async")
 
@@ -343,6 +343,25 @@ class _Waits:
         if isinstance(exc, RateLimitedError):
             return float(self._throttle(rs))
         return float(self._transient(rs))
+
+
+def policy_waits(policy: RetryPolicy) -> Callable[[BaseException, int], float]:
+    """``policy``'s wait after a failure, as ``wait(error, failures)``, outside a call.
+
+    The very waits of a call's retries (:class:`_Waits`): the server's delay when it
+    gave one (``inf`` beyond ``max_retry_after``), else full jitter on ``throttle_base``
+    after a throttle and on ``base`` otherwise, ``failures`` being the attempts failed so
+    far. Bulk runs space the attempts of each item with it.
+    """
+    waits, retrying = _Waits(policy), AsyncRetrying()
+
+    def wait(error: BaseException, failures: int) -> float:
+        state = RetryCallState(retrying, None, (), {})
+        state.attempt_number = failures
+        state.set_exception((type(error), error, error.__traceback__))
+        return waits(state)
+
+    return wait
 
 
 async def within(awaitable: Awaitable[T], seconds: float, method: str, *,
