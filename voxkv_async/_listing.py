@@ -45,20 +45,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator, Callable, Iterator
-from functools import partial
 from itertools import pairwise
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, TypeVar
 
 from ._bulk.pacing import AdaptiveRate
 from ._errors import ProtocolError, ValidationError
 from ._events import EventStream
 from ._listing_pages import ListingOptions, ListingReport, PageFetch, Pager, Window
 from ._models import KeyInfo, KeyValueItem
-from ._retry import RetryPolicy
 from ._validation import check_count
 
 __all__ = ["ANCHOR_TRIES", "DEFAULT_CONCURRENCY", "SAME_PAGES", "SEEK_TRIES", "Listing",
-           "ListingOptions", "ListingReport", "walk_items", "walk_keys"]
+           "ListingOptions", "ListingReport", "walk"]
 
 logger = logging.getLogger("voxkv_async")
 
@@ -74,35 +72,11 @@ SAME_PAGES = 16
 T = TypeVar("T", KeyValueItem, KeyInfo)
 
 
-class Pages(Protocol):
-    """The client's page calls and counters a walk needs."""
-
-    @property
-    def events(self) -> EventStream:
-        """Retries are told to it."""
-        ...
-
-    async def items(self, prefix: str, *, count: int = ..., offset: int = ...,
-                    retry: RetryPolicy | None = ...,
-                    timeout: float | None = ...) -> list[KeyValueItem]: ...  # noqa: ASYNC109
-
-    async def keys(self, prefix: str | None = ..., *, count: int = ..., offset: int = ...,
-                   retry: RetryPolicy | None = ...,
-                   timeout: float | None = ...) -> list[KeyInfo]: ...  # noqa: ASYNC109
-
-
-def walk_items(kv: Pages, prefix: str, page_size: int, options: ListingOptions
-               ) -> Listing[KeyValueItem]:
-    """``kv.iter_items``: every item under ``prefix``."""
-    return Listing(partial(kv.items, prefix), "GetKeyValueItems", _key, page_size, options,
-                   kv.events)
-
-
-def walk_keys(kv: Pages, prefix: str | None, page_size: int, options: ListingOptions
-              ) -> Listing[KeyInfo]:
-    """``kv.iter_keys``: every key (under ``prefix``, if given)."""
-    return Listing(partial(kv.keys, prefix), "GetKeyValueKeys", _key, page_size, options,
-                   kv.events)
+def walk(fetch: PageFetch[T], method: str, page_size: int, options: ListingOptions,
+         events: EventStream) -> Listing[T]:
+    """``iter_items``/``iter_keys``: ``fetch(count=, offset=)`` gets one page (of the
+    client or of a namespace view); retries are told to the client's ``events``."""
+    return Listing(fetch, method, _key, page_size, options, events)
 
 
 def _key(entry: KeyValueItem | KeyInfo) -> str:
