@@ -307,7 +307,7 @@ async def test_down_for_good(how: str) -> None:
                 await emu.stop()
             else:
                 emu.faults = Faults(slow=1.0, slow_seconds=30)
-            budget = kv._retrier.budget.tokens
+            budget = kv.retry_budget.tokens
             requests, calls = kv.stats.requests, 160
             elapsed: list[float] = []
             errors: list[BaseException] = []
@@ -337,13 +337,17 @@ async def test_down_for_good(how: str) -> None:
            slowest_call_s=round(max(elapsed), 3))
     assert_ledger(check, warm)
     assert not [k for k in store if k.startswith("down:")]
-    assert max(elapsed) <= deadline + 0.5, "a call outlived its deadline"
+    # The margin is for 160 concurrent calls on a loaded 2-core CI machine.
+    assert max(elapsed) <= deadline + 1.0, "a call outlived its deadline"
     assert sent <= calls + allowance, "retries beyond the client-wide budget: a retry storm"
     assert kv.stats.budget_exhausted > 0
+    # Every error says why the client stopped: a "gave up ..." note from the retry policy,
+    # or the deadline that passed. (All are ConnectError or RequestTimeoutError already.)
     for exc in errors:
-        assert any("gave up" in note for note in getattr(exc, "__notes__", [])) or isinstance(
-            exc, RequestTimeoutError | ConnectError
-        )
+        notes = getattr(exc, "__notes__", [])
+        assert any(note.startswith("gave up") for note in notes) or (
+            isinstance(exc, RequestTimeoutError) and "deadline" in str(exc)
+        ), f"{type(exc).__name__}: {exc} {notes}"
 
 
 # --- bulk under faults --------------------------------------------------------------------

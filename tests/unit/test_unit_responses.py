@@ -495,17 +495,22 @@ def test_any_answer_gives_a_result_or_a_voxkv_error(credentials) -> None:
         for url in (SET_URL, GET_URL, DEL_URL, ITEMS_URL, KEYS_URL):
             mock.post(url, callback=answer, repeat=True)
         kv = make_kv(credentials, retry=RetryPolicy.disabled())
+        # Each call, and what its result must be when it gives one.
         calls = [
-            lambda: kv.set("ns:k", "v"),
-            lambda: kv.get("ns:k"),
-            lambda: kv.delete("ns:k"),
-            lambda: kv.items("ns:"),
-            lambda: kv.keys("ns:"),
+            (lambda: kv.set("ns:k", "v"), lambda r: isinstance(r, KeyValueItem)),
+            (lambda: kv.get("ns:k"), lambda r: r is None or isinstance(r, KeyValueItem)),
+            (lambda: kv.delete("ns:k"), lambda r: isinstance(r, bool)),
+            (lambda: kv.items("ns:"),
+             lambda r: isinstance(r, list) and all(isinstance(i, KeyValueItem) for i in r)),
+            (lambda: kv.keys("ns:"),
+             lambda r: isinstance(r, list) and all(isinstance(i, KeyInfo) for i in r)),
         ]
 
         async def check(which: int) -> None:
+            call, expected = calls[which]
             with contextlib.suppress(VoxKVError):
-                await calls[which]()
+                result = await call()
+                assert expected(result), result
 
         @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
         @given(body=bodies, status=statuses, which=st.integers(0, 4))

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from voxkv_async import ValidationError, VoxKV, VoxKVError
 
-from _support import BASE, ITEM, make_kv
+from _support import BASE, ITEM, make_kv, sent_form
 
 # The documented pattern `^[a-zA-Z0-9а-яА-ЯёЁ_\-:;.#+]*$` with 1..200 characters, applied
 # to the whole string (fullmatch: `$` alone would let a trailing newline through).
@@ -198,6 +198,8 @@ async def test_ttl_bounds_accepted(credentials, mocked, ttl) -> None:
     mocked.post(f"{BASE}/SetKeyValueItem", payload={"result": ITEM})
     async with make_kv(credentials) as kv:
         await kv.set("ns:k", "v", ttl=ttl)
+    [(_, [call])] = mocked.requests.items()
+    assert sent_form(call.kwargs)["ttl"] == str(ttl)
 
 
 @pytest.mark.parametrize("call", ["items", "keys"])

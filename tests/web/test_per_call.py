@@ -33,7 +33,8 @@ async def test_timeout_of_a_slow_call_is_our_error() -> None:
                 started = loop.time()
                 with pytest.raises(RequestTimeoutError) as info:
                     await call
-                assert loop.time() - started < 1.0
+                # The answer would take 5 s; the margin is for a loaded CI machine.
+                assert loop.time() - started < 3.0
                 assert type(info.value) is RequestTimeoutError
 
 
@@ -45,12 +46,16 @@ async def test_deadline_falling_in_a_retry_wait_is_a_timeout_chained_from_the_la
         mock.post(SET_URL, status=503, body="busy", headers={"Retry-After": "2"}, repeat=True)
         # coalesce=False: a get sharing another's request waits for it with its own
         # timeout (test_coalescing.py) and has no error of its own to chain.
-        async with mocked_kv(credentials, retry=RetryPolicy(), coalesce=False) as kv:
-            loop = asyncio.get_running_loop()
-            started = loop.time()
+        waits: list[float] = []
+
+        async def sleep(seconds: float) -> None:
+            waits.append(seconds)
+
+        async with mocked_kv(credentials, retry=RetryPolicy(sleep=sleep),
+                             coalesce=False) as kv:
             with pytest.raises(RequestTimeoutError) as info:
                 await kv.get("ns:k", timeout=0.5)
-            assert loop.time() - started < 0.4  # no waiting for a wait that cannot fit
+            assert waits == []  # no waiting for a wait that cannot fit
             assert kv.stats.requests == 1
             with pytest.raises(RequestTimeoutError) as info2:
                 await kv.set("ns:k", "v", timeout=0.5)
@@ -83,7 +88,8 @@ async def test_an_overrunning_wait_is_cut_at_the_timeout(credentials) -> None:
             started = loop.time()
             with pytest.raises(RequestTimeoutError, match=r"call's timeout of 0\.3 s"):
                 await kv.get("ns:k", timeout=0.3)
-            assert loop.time() - started < 1.0
+            # The sleep would take 10 s; the margin is for a loaded CI machine.
+            assert loop.time() - started < 5.0
         others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         assert others == []
 
