@@ -1,20 +1,24 @@
-"""Shared test setup: the aioresponses compatibility shim, keys, credentials."""
+"""The fixtures every test folder shares: keys, credentials, the aioresponses mock (and
+its compatibility shim), and the suite-wide secret guard. A folder's own conftest.py holds
+only what that folder alone uses."""
 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
 import pytest
+from aioresponses import aioresponses
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from voxkv_async import Credentials
 
 # secret_guard scans every log record and error message of the whole run for tokens, keys
-# and values; _docs_support has the fixture emulator_env of the docs' and README's tests.
-pytest_plugins = ["secret_guard", "_docs_support"]
+# and values.
+pytest_plugins = ["secret_guard"]
 
 
 def _give_client_response_a_stream_writer() -> None:
@@ -55,3 +59,10 @@ def private_key() -> rsa.RSAPrivateKey:
 def credentials(private_key: rsa.RSAPrivateKey) -> Credentials:
     return Credentials(account_id=4242, key_id="kid-1", private_key=private_key,
                        account_email="svc@example.com")
+
+
+@pytest.fixture
+def mocked() -> Iterator[aioresponses]:
+    """The API mocked with aioresponses: what the client sends, and answers to it."""
+    with aioresponses() as m:
+        yield m

@@ -3,7 +3,7 @@
 The Python scripts and the file jobs run against ``voxkv emulator --tls`` with the
 variables it prints exported, as the README's Quick start says; the pytest example runs
 as a user's test suite. The helpers are those of the docs' examples
-(``tests/_docs_support.py``).
+(``tests/docs/_docs_support.py``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import re
 import sys
 from pathlib import Path
 
-from _docs_support import README, TIMING, block, blocks, output_after, run, shell_env
+from ._docs_support import README, TIMING, block, blocks, output_after, run, shell_env
 
 
 def python_blocks() -> list[str]:

@@ -15,7 +15,7 @@ An ``assert`` whose condition cannot be false (``x in (True, False)``, ``x or Tr
 ``isinstance(x, object)``, ``len(x) >= 0``, ``x == x``, a truthy constant) is the same
 defect in one line: :func:`find_always_true_asserts` finds those.
 
-``python tests/test_suite_hygiene.py`` lists the findings.
+``python tests/suite/test_hygiene.py`` lists the findings.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
 
 #: ``path::test`` -> why it checks nothing itself and is still a test.
 ALLOWED: dict[str, str] = {}
