@@ -10,6 +10,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
+import aioresponses.core
 import pytest
 from aioresponses import aioresponses
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -21,30 +22,28 @@ from voxkv_async import Credentials
 pytest_plugins = ["secret_guard"]
 
 
-def _give_client_response_a_stream_writer() -> None:
-    """Let aioresponses 0.7.9 build responses on aiohttp >= 3.14.
+def _let_aioresponses_build_responses() -> None:
+    """Let aioresponses 0.7.9 (its latest) build responses on aiohttp >= 3.14.
 
     aiohttp 3.14 added a required keyword-only ``stream_writer`` to
-    ``ClientResponse.__init__``; aioresponses builds responses itself and does not pass
-    it, failing with ``TypeError: ... missing ... 'stream_writer'``. Its mocked
-    responses are never written to, so a stand-in that reports 0 bytes sent is enough.
-    Test-only: the library itself never touches aioresponses.
+    ``ClientResponse.__init__``; aioresponses builds its mocked responses itself without
+    it (``TypeError: ... missing ... 'stream_writer'``). Those responses are never
+    written to, so a stand-in reporting 0 bytes sent is enough. Only the class that
+    aioresponses builds is replaced, in aioresponses' own module: aiohttp itself, which
+    the client under test uses, is left as it is. Remove once aioresponses passes it.
     """
-    init = aiohttp.ClientResponse.__init__
-    if "stream_writer" not in inspect.signature(init).parameters or getattr(
-        init, "_voxkv_shim", False
-    ):
+    if "stream_writer" not in inspect.signature(aiohttp.ClientResponse.__init__).parameters:
         return
 
-    def patched(self: aiohttp.ClientResponse, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
-        init(self, *args, **kwargs)
+    class MockedResponse(aiohttp.ClientResponse):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
+            super().__init__(*args, **kwargs)
 
-    patched._voxkv_shim = True  # type: ignore[attr-defined]
-    aiohttp.ClientResponse.__init__ = patched  # type: ignore[method-assign]
+    aioresponses.core.ClientResponse = MockedResponse  # type: ignore[misc]
 
 
-_give_client_response_a_stream_writer()
+_let_aioresponses_build_responses()
 
 _KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 

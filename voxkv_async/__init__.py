@@ -5,6 +5,7 @@
 ...     await kv.set("ns:key", "value", ttl=3600)
 """
 
+from ._aiohttp_transport import AiohttpTransport
 from ._auth import TokenSettings
 from ._bulk import (
     AdaptiveRate,
@@ -46,10 +47,12 @@ from ._errors import (
     VoxKVError,
     WrongEventLoopError,
 )
+from ._mock_transport import MockTransport
 from ._models import KeyInfo, KeyValueItem
 from ._namespace import Namespace
 from ._retry import AttemptHook, RetryPolicy
 from ._stats import Stats
+from ._transports import Request, Response, Transport
 from ._version import VERSION as __version__
 
 __all__ = [
@@ -58,6 +61,7 @@ __all__ = [
     "CREDENTIALS_ENV_VAR",
     "DEFAULT_BASE_URL",
     "AdaptiveRate",
+    "AiohttpTransport",
     "ApiError",
     "ApplicationNotFoundError",
     "AttemptHook",
@@ -84,12 +88,15 @@ __all__ = [
     "KeyValueItem",
     "KeysInput",
     "Limits",
+    "MockTransport",
     "Namespace",
     "PermissionDeniedError",
     "ProtocolError",
     "RateLimitedError",
     "ReadCache",
+    "Request",
     "RequestTimeoutError",
+    "Response",
     "RetryPolicy",
     "ServerError",
     "SetInput",
@@ -97,6 +104,7 @@ __all__ = [
     "TLSVerificationError",
     "Timeouts",
     "TokenSettings",
+    "Transport",
     "TransportError",
     "ValidationError",
     "VoxKV",

@@ -1,29 +1,37 @@
-"""The token cache: one RS256 JWT per lifetime, refreshed ahead of expiry.
+"""The auth link of the send chain: the token, one re-signing on refusal, clock skew.
 
-Signing costs ~0.3 ms of CPU and involves no I/O, so it runs synchronously: between two
-``await`` points nothing else runs on the loop, which makes every refresh single-flight
-by construction. A thousand calls arriving during a refresh see one signing, no lock.
+:class:`Signed` signs each attempt with the :class:`TokenCache`'s token and, when the
+server refuses it (codes 100, 455, 456), repeats the attempt once with a newly signed
+one, after learning the server's clock from the refusal's ``Date`` on a clock error.
+
+The token cache: one RS256 JWT per lifetime, refreshed ahead of expiry. Signing costs
+~0.3 ms of CPU and involves no I/O, so it runs synchronously: between two ``await``
+points nothing else runs on the loop, which makes every refresh single-flight by
+construction. A thousand calls arriving during a refresh see one signing, no lock.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import attrs
 import jwt
 
 from ._credentials import Credentials
-from ._errors import ValidationError
+from ._errors import CLOCK_CODES, RESIGN_CODES, AuthenticationError, ValidationError, timed_out
 from ._httpdate import parse_http_date
 from ._stats import Stats
 
-__all__ = ["TokenCache", "TokenSettings", "check_account_id"]
+__all__ = ["Signed", "TokenCache", "TokenSettings", "check_account_id"]
 
 logger = logging.getLogger("voxkv_async")
 
 Clock = Callable[[], float]
+#: The next link: ``send(method, body, key, authorization, time_limit)`` -> the result.
+Send = Callable[[str, str, str | None, str, float], Awaitable[object]]
 
 
 @attrs.frozen
@@ -169,6 +177,48 @@ class TokenCache:
         self._refresh_at = exp - self._offset - s.refresh_margin
         self._stats.token_signings += 1
         logger.debug("signed a new token (kid=%s, exp=%d)", self._credentials.key_id, exp)
+
+
+class Signed:
+    """Signs each attempt and repeats it once with a new token when the token is refused.
+
+    Args:
+        tokens: The token cache.
+        send: The next link, which sends one request with the ``Authorization`` given.
+        stats: Counters (``auth_retries``).
+    """
+
+    __slots__ = ("_send", "_stats", "tokens")
+
+    def __init__(self, tokens: TokenCache, send: Send, stats: Stats) -> None:
+        #: The token cache (its :attr:`~TokenCache.clock_offset` is what was learned).
+        self.tokens = tokens
+        self._send = send
+        self._stats = stats
+
+    async def __call__(self, method: str, body: str, key: str | None,
+                       time_limit: float) -> object:
+        """One attempt of ``method`` within ``time_limit`` s, the re-signed repeat included."""
+        header = self.tokens.authorization()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            return await self._send(method, body, key, header, time_limit)
+        except AuthenticationError as exc:
+            if exc.code not in RESIGN_CODES:
+                raise
+            if exc.code in CLOCK_CODES:
+                # The server's Date tells how far off our clock is: the re-signed token
+                # is minted on the server's time.
+                self.tokens.observe_server_date(exc.server_date)
+            left = time_limit - (loop.time() - started)
+            if left <= 0:  # the repeat must fit in the same attempt, deadline included
+                # The server refused the request, and the repeat never left.
+                raise timed_out(method, "no time left to repeat with a new token",
+                                sent=False) from exc
+            self.tokens.invalidate(header)
+            self._stats.auth_retries += 1
+            return await self._send(method, body, key, self.tokens.authorization(), left)
 
 
 def check_account_id(account_id: object) -> int | str | None:

@@ -1,12 +1,18 @@
-"""How one API call runs: on the client's event loop, within its time, traced.
+"""How one API call runs: the head of the send chain.
 
-:class:`Caller` is the client's engine room: it checks that the call is on the event
-loop the client was opened on (:class:`~voxkv_async.WrongEventLoopError` otherwise),
-checks a per-call ``timeout=``, counts the call, runs its attempts under the retry
-policy (each one a request through the transport), keeps a per-call ``timeout=``
-(:class:`~voxkv_async.RequestTimeoutError`, never a bare ``TimeoutError``), turns a
-"no such key" error answer into :data:`KEY_MISSING` where asked, and reports the call to
-OpenTelemetry when that is on. :func:`walk` pages through a listing.
+The chain, one job per link (as httpx's ``send -> _send_handling_auth ->
+_send_single_request -> transport``):
+
+1. :class:`Caller` (here): the call. It checks that the call is on the event loop the
+   client was opened on (:class:`~voxkv_async.WrongEventLoopError` otherwise) and a
+   per-call ``timeout=``, counts the call, turns a "no such key" error answer into
+   :data:`KEY_MISSING` where asked, and reports the call to OpenTelemetry when on.
+2. :class:`~voxkv_async._retry.Retrier`: the deadline and the retries.
+3. :class:`~voxkv_async._auth.Signed`: the token, one re-signing on refusal, clock skew.
+4. :class:`~voxkv_async._attempt.Attempt`: one request built, sent, its answer decoded.
+5. The :class:`~voxkv_async.Transport`: the bytes there and back.
+
+:func:`walk` pages through a listing.
 """
 
 from __future__ import annotations
@@ -18,15 +24,16 @@ from typing import TypeVar
 
 from . import _wire
 from ._errors import ApiError, ProtocolError, ValidationError, VoxKVError, WrongEventLoopError
-from ._retry import Retrier, RetryPolicy, within
+from ._retry import Retrier, RetryPolicy
 from ._stats import Stats
 from ._telemetry import Telemetry
-from ._transport import Transport
 from ._validation import check_count
 
 __all__ = ["KEY_MISSING", "Caller", "check_timeout", "walk"]
 
 T = TypeVar("T")
+#: The auth link: ``send(method, body, key, time_limit)`` makes one attempt.
+Send = Callable[[str, str, str | None, float], Awaitable[object]]
 #: What :meth:`Caller.call` returns for an error answer that means "no such key".
 KEY_MISSING = object()
 
@@ -35,17 +42,17 @@ class Caller:
     """Runs the calls of one client.
 
     Args:
-        transport: Sends each attempt.
-        retrier: The retry policy and budget.
+        send: Makes one attempt (the auth link, then the attempt, then the transport).
+        retrier: The deadline, the retry policy and budget.
         stats: Counters.
         telemetry: Spans and metrics, or ``None``.
     """
 
-    __slots__ = ("_retrier", "_stats", "_telemetry", "_transport", "loop")
+    __slots__ = ("_retrier", "_send", "_stats", "_telemetry", "loop")
 
-    def __init__(self, transport: Transport, retrier: Retrier, stats: Stats,
+    def __init__(self, send: Send, retrier: Retrier, stats: Stats,
                  telemetry: Telemetry | None) -> None:
-        self._transport = transport
+        self._send = send
         self._retrier = retrier
         self._stats = stats
         self._telemetry = telemetry
@@ -84,14 +91,13 @@ class Caller:
         if timeout is not None:
             check_timeout(timeout)
         self._stats.calls += 1
-        attempt: Callable[[float], Awaitable[object]] = partial(
-            self._transport.request, method, body, key)
+        attempt: Callable[[float], Awaitable[object]] = partial(self._send, method, body, key)
         record = None if self._telemetry is None else self._telemetry.start(method, key)
         if record is not None:
             attempt = record.wrap(attempt)
-        run = self._retrier.call(attempt, method=method, key=key, policy=retry, deadline=timeout)
         try:
-            result = await (run if timeout is None else within(run, timeout, method))
+            result = await self._retrier.call(attempt, method=method, key=key, policy=retry,
+                                              deadline=timeout)
         except VoxKVError as exc:
             if not (missing_ok and isinstance(exc, ApiError) and _wire.means_missing(exc)):
                 self._stats.errors[type(exc).__name__] += 1

@@ -1,8 +1,9 @@
 """``VoxKV``: the client an application holds for its whole life.
 
 It composes the pieces, each in its own module: the request bodies and the reading of
-answers (:mod:`._wire`), the retry policy (:mod:`._retry`), the transport that moves the
-bytes (:mod:`._transport`, which signs through :mod:`._auth`), the bulk operations
+answers (:mod:`._wire`), the send chain (:mod:`._calls`: the call, then the retries of
+:mod:`._retry`, the token of :mod:`._auth`, one attempt of :mod:`._attempt`, and the
+transport that moves the bytes, :mod:`._aiohttp_transport` by default), the bulk operations
 (:mod:`._bulk`), the read path of ``get`` (:mod:`._coalesce`, :mod:`._cache`),
 namespace views (:mod:`._namespace`), value codecs (:mod:`._codecs`) and telemetry
 (:mod:`._telemetry`). A call is: validate and build the body, run attempts under the
@@ -25,13 +26,15 @@ from typing import Any, Self, Unpack
 import aiohttp
 
 from . import _bulk, _wire
-from ._auth import TokenCache, TokenSettings, check_account_id
+from ._aiohttp_transport import transport_for
+from ._attempt import Attempt
+from ._auth import Signed, TokenCache, TokenSettings, check_account_id
 from ._bulk import BulkOptions, BulkReport, KeysInput, SetInput
 from ._cache import MISS, CacheStore, ReadCache
 from ._calls import KEY_MISSING, Caller, check_timeout, walk
 from ._coalesce import Reads
 from ._codecs import CodecMethods
-from ._config import Limits, Timeouts, make_ssl_context, resolve_base_url
+from ._config import Limits, Timeouts, resolve_base_url
 from ._credentials import Credentials
 from ._errors import ValidationError
 from ._models import KeyInfo, KeyValueItem
@@ -39,7 +42,7 @@ from ._namespace import Namespace, namespace_prefix
 from ._retry import AttemptHook, Retrier, RetryBudget, RetryPolicy
 from ._stats import Stats
 from ._telemetry import make_telemetry
-from ._transport import Transport
+from ._transports import Transport
 from ._validation import MAX_COUNT, check_application_id
 from ._version import VERSION
 
@@ -80,6 +83,11 @@ class VoxKV(CodecMethods):
         tracer_provider: An OpenTelemetry ``TracerProvider`` instead of the global one.
         meter_provider: An OpenTelemetry ``MeterProvider`` instead of the global one.
         telemetry_keys: Put the key on spans (off: keys are often phone numbers).
+        transport: Send requests through this :class:`Transport` instead of an
+            :class:`AiohttpTransport` made from ``ssl``, ``ca_file``,
+            ``insecure_skip_verify``, ``limits``, ``session`` and ``timeouts.connect``
+            (which are then refused); e.g. a :class:`MockTransport` in tests. Closing
+            the client closes it.
     """
 
     def __init__(
@@ -105,8 +113,9 @@ class VoxKV(CodecMethods):
         tracer_provider: Any = None,
         meter_provider: Any = None,
         telemetry_keys: bool = False,
+        transport: Transport | None = None,
     ) -> None:
-        self._owns_session = session is None
+        self._owns_session = session is None and transport is None
         if not isinstance(credentials, Credentials):
             raise TypeError(f"credentials must be a Credentials, got {type(credentials).__name__}")
         self.application_id = check_application_id(application_id)
@@ -124,17 +133,13 @@ class VoxKV(CodecMethods):
         timeouts = timeouts or Timeouts()
         #: Counters of what this client has done (:class:`Stats`).
         self.stats = Stats()
-        self._transport = Transport(
-            TokenCache(credentials, tokens, clock=clock, stats=self.stats,
-                       account_id=account_id),
-            self.base_url,
-            make_ssl_context(ssl, ca_file, insecure_skip_verify),
-            limits or Limits(),
-            timeouts,
-            self.stats,
-            session=session,
-            user_agent=f"voxkv_async/{VERSION} aiohttp/{aiohttp.__version__}",
-        )
+        self._transport = transport = transport_for(
+            transport, connect_timeout=timeouts.connect, ssl=ssl, ca_file=ca_file,
+            insecure_skip_verify=insecure_skip_verify, limits=limits, session=session)
+        self._tokens = TokenCache(credentials, tokens, clock=clock, stats=self.stats,
+                                  account_id=account_id)
+        self._attempt = Attempt(transport, self.base_url, self.stats,
+                                user_agent=f"voxkv_async/{VERSION} aiohttp/{aiohttp.__version__}")
         self._retrier = Retrier(
             retry or RetryPolicy(), self.stats,
             attempt_timeout=timeouts.attempt, deadline=timeouts.deadline,
@@ -142,9 +147,11 @@ class VoxKV(CodecMethods):
         cache = CacheStore(read_cache) if read_cache is not None else None
         self._reads = (Reads(self._fetch, self.stats, coalesce=coalesce, cache=cache)
                        if coalesce or cache is not None else None)
-        self._caller = Caller(self._transport, self._retrier, self.stats, make_telemetry(
-            telemetry, self.stats, tracer_provider=tracer_provider,
-            meter_provider=meter_provider, keys=telemetry_keys))
+        self._caller = Caller(Signed(self._tokens, self._attempt, self.stats), self._retrier,
+                              self.stats, make_telemetry(telemetry, self.stats,
+                                                         tracer_provider=tracer_provider,
+                                                         meter_provider=meter_provider,
+                                                         keys=telemetry_keys))
         self._call = self._caller.call
 
     def __repr__(self) -> str:
@@ -156,7 +163,7 @@ class VoxKV(CodecMethods):
 
     async def __aenter__(self) -> Self:
         self._caller.bind_loop()
-        self._transport.open()
+        self._attempt.check_open()
         return self
 
     async def __aexit__(
@@ -169,18 +176,24 @@ class VoxKV(CodecMethods):
 
     async def close(self) -> None:
         """Close the connection pool. Idempotent; the client cannot be used afterwards."""
-        await self._transport.close()
+        await self._attempt.close()
 
     @property
     def closed(self) -> bool:
         """Whether :meth:`close` has been called."""
-        return self._transport.closed
+        return self._attempt.closed
+
+    @property
+    def transport(self) -> Transport:
+        """The :class:`Transport` requests go through (an :class:`AiohttpTransport` unless
+        ``transport=`` said otherwise)."""
+        return self._transport
 
     def __del__(self) -> None:
         # Said once, in our words, before aiohttp's own "Unclosed client session".
         caller = getattr(self, "_caller", None)
         if (caller is not None and caller.loop is not None and self._owns_session
-                and not self._transport.closed and not getattr(self, "_warned", False)):
+                and not self._attempt.closed and not getattr(self, "_warned", False)):
             self._warned = True
             warnings.warn(
                 f"{self!r} was garbage-collected while open: close it with "
@@ -390,3 +403,4 @@ class VoxKV(CodecMethods):
                      timeout: float | None) -> KeyValueItem | None:
         result = await self._call(_wire.GET, body, key, retry, timeout, missing_ok=True)
         return None if result is KEY_MISSING else _wire.read_get(result)
+

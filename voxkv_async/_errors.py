@@ -51,6 +51,8 @@ __all__ = [
     "WrongEventLoopError",
     "api_error",
     "shorten",
+    "status_error",
+    "timed_out",
 ]
 
 
@@ -142,6 +144,8 @@ class ApiError(VoxKVError):
         errors: Every ``(code, msg)`` the answer carried, the first one (which decided
             the class) included: an answer may hold an ``errors`` array beside or
             instead of ``error``.
+        server_date: The answer's HTTP ``Date`` header, if it had one: the server's
+            clock, which the client learns from after a clock error (codes 455, 456).
     """
 
     def __init__(
@@ -154,6 +158,7 @@ class ApiError(VoxKVError):
         status: int = 200,
         retry_after: float | None = None,
         errors: tuple[tuple[int | None, str], ...] = (),
+        server_date: str | None = None,
     ) -> None:
         self.code = code
         self.msg = msg
@@ -162,6 +167,7 @@ class ApiError(VoxKVError):
         self.status = status
         self.retry_after = retry_after
         self.errors = errors or ((code, msg),)
+        self.server_date = server_date
         super().__init__(self._describe())
 
     def _describe(self) -> str:
@@ -279,6 +285,19 @@ _CODE_CLASSES: dict[int, type[ApiError]] = {
 # HTTP statuses of a gateway that may have passed the request on before failing.
 _AMBIGUOUS_STATUSES = frozenset({500, 502, 504})
 
+# Which HTTP statuses are errors whatever the body says, and of which class (5xx: ServerError).
+_STATUS_CLASSES: dict[int, type[ApiError]] = {
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    429: RateLimitedError,
+}
+
+
+def status_error(status: int) -> type[ApiError] | None:
+    """The class of error an HTTP ``status`` is by itself, or ``None`` if it is none."""
+    return ServerError if status >= 500 else _STATUS_CLASSES.get(status)
+
+
 #: Auth codes after which a freshly signed token may succeed (re-signed once per call).
 RESIGN_CODES = frozenset({100, 455, 456})
 #: Codes that say the client's clock disagrees with the server's.
@@ -302,6 +321,7 @@ def api_error(
     status: int = 200,
     retry_after: float | None = None,
     errors: tuple[tuple[int | None, str], ...] = (),
+    server_date: str | None = None,
 ) -> ApiError:
     """The exception for an API error envelope or an HTTP error status.
 
@@ -310,19 +330,19 @@ def api_error(
     """
     # A known code decides; an unknown one (or none) leaves it to the HTTP status, so a
     # 429 or 5xx with an unfamiliar error body is still retried.
-    if code is not None and code in _CODE_CLASSES:
-        cls = _CODE_CLASSES[code]
-    elif status == 429:
-        cls = RateLimitedError
-    elif status >= 500:
-        cls = ServerError
-    elif status == 401:
-        cls = AuthenticationError
-    elif status == 403:
-        cls = PermissionDeniedError
-    else:
-        cls = ApiError
+    cls = (_CODE_CLASSES.get(code) if code is not None else None) or status_error(status)
     if retry_after is None and code == 416:
         retry_after = _seconds_in(msg)
-    return cls(msg, code=code, method=method, key=key, status=status, retry_after=retry_after,
-               errors=errors)
+    return (cls or ApiError)(msg, code=code, method=method, key=key, status=status,
+                             retry_after=retry_after, errors=errors, server_date=server_date)
+
+
+def timed_out(method: str, why: str, *, sent: bool) -> RequestTimeoutError:
+    """The one maker of :class:`RequestTimeoutError`: ``method: why``.
+
+    ``sent`` says whether the request may have reached the server, and so whether the
+    call may have applied: ``False`` when time ran out before anything was sent (waiting
+    for a connection, connecting, between attempts, after a refused token), ``True``
+    once it may have been written.
+    """
+    return RequestTimeoutError(f"{method}: {why}", sent=sent)

@@ -24,7 +24,7 @@ import attrs
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 from tenacity.wait import wait_random_exponential
 
-from ._errors import RateLimitedError, RequestTimeoutError, VoxKVError, shorten
+from ._errors import RateLimitedError, RequestTimeoutError, VoxKVError, shorten, timed_out
 from ._stats import Stats
 
 __all__ = ["AttemptHook", "Retrier", "RetryBudget", "RetryPolicy", "within"]
@@ -32,6 +32,10 @@ __all__ = ["AttemptHook", "Retrier", "RetryBudget", "RetryPolicy", "within"]
 logger = logging.getLogger("voxkv_async")
 
 T = TypeVar("T")
+# How long after a call's own timeout its safety net cuts it off: later than the attempt's
+# time limit, which ends at the deadline, so the transport's own timeout (which knows
+# whether the request left) fires first.
+_NET_GRACE = 0.05
 Sleep = Callable[[float], Awaitable[None]]
 AttemptHook = Callable[[VoxKVError | None], None]
 """A function called after every attempt of every call, with ``None`` when the attempt
@@ -166,8 +170,23 @@ class Retrier:
                      else deadline, method, key, strict=deadline is not None)
         if self.hooks:  # only then pay for the wrapper: the plain path stays bare
             attempt = functools.partial(self._observed, attempt)
+        if not call.strict:
+            return await self._run(call, attempt)
+        # The call's own timeout. Every attempt and wait already ends by the deadline (the
+        # transport's own timeouts tell whether the request left); this net, a little
+        # later, only catches an attempt that overran its time limit.
         try:
-            result = await attempt(min(self._attempt_timeout, call.deadline))
+            async with asyncio.timeout(call.deadline + _NET_GRACE) as scope:
+                return await self._run(call, attempt)
+        except TimeoutError as exc:
+            if isinstance(exc, RequestTimeoutError) or not scope.expired():
+                raise
+            raise call.timed_out(f"no answer within the call's timeout of {call.deadline:g} s",
+                                 in_flight=call.in_flight) from None
+
+    async def _run(self, call: _Call, attempt: Callable[[float], Awaitable[T]]) -> T:
+        try:
+            result = await call.attempt(attempt, min(self._attempt_timeout, call.deadline))
         except VoxKVError as exc:
             if not exc.retryable or call.policy.max_attempts == 1:
                 raise
@@ -191,11 +210,13 @@ class Retrier:
             result: T = await retrying(_replay_then(first, call, attempt))
         except VoxKVError as exc:
             if call.strict and call.out_of_time and not isinstance(exc, RequestTimeoutError):
-                raise RequestTimeoutError(
-                    f"{call.method}: the call's timeout of {call.deadline:g} s would pass "
-                    f"during the wait before its next attempt; the last error was "
-                    f"{type(exc).__name__}"
+                raise call.timed_out(
+                    f"the call's timeout of {call.deadline:g} s would pass during the wait "
+                    f"before its next attempt; the last error was {type(exc).__name__}"
                 ) from exc
+            # An earlier attempt that may have reached the server may have applied the
+            # call, whatever the last one says.
+            exc.may_have_applied = exc.may_have_applied or call.maybe_applied
             raise
         # As botocore's standard mode: a success after retries gives back the cost of
         # the last retry only, so calls that keep needing retries drain the budget.
@@ -221,10 +242,11 @@ class Retrier:
 
 
 class _Call:
-    """What the retry callbacks of one call share: its policy, clock and last cost."""
+    """What the retry callbacks of one call share: its policy, clock and last cost, and
+    whether any attempt so far may have reached the server."""
 
-    __slots__ = ("deadline", "key", "last_cost", "loop", "method", "out_of_time", "policy",
-                 "retrier", "start", "strict")
+    __slots__ = ("deadline", "in_flight", "key", "last_cost", "loop", "maybe_applied",
+                 "method", "out_of_time", "policy", "retrier", "start", "strict")
 
     def __init__(self, retrier: Retrier, policy: RetryPolicy, deadline: float, method: str,
                  key: str | None, *, strict: bool = False) -> None:
@@ -238,9 +260,28 @@ class _Call:
         self.loop = asyncio.get_running_loop()
         self.start = self.loop.time()
         self.last_cost = 0
+        self.in_flight = False  # an attempt is running
+        self.maybe_applied = False  # an attempt failed after its request may have left
 
     def elapsed(self) -> float:
         return self.loop.time() - self.start
+
+    async def attempt(self, attempt: Callable[[float], Awaitable[T]], time_limit: float) -> T:
+        """``attempt(time_limit)``, remembering whether its request may have been applied."""
+        self.in_flight = True  # left set if the attempt is cancelled: the net reads it
+        try:
+            result = await attempt(time_limit)
+        except VoxKVError as exc:
+            self.in_flight = False
+            self.maybe_applied = self.maybe_applied or exc.may_have_applied
+            raise
+        self.in_flight = False
+        return result
+
+    def timed_out(self, why: str, *, in_flight: bool = False) -> RequestTimeoutError:
+        """The call ran out of time: it may have applied if an attempt's request may have
+        reached the server (one cut off while running may have)."""
+        return timed_out(self.method, why, sent=self.maybe_applied or in_flight)
 
 
 # --- tenacity callbacks, each built by a small named factory (as stamina does) --------
@@ -258,8 +299,8 @@ def _replay_then(
             raise pending.pop()
         remaining = call.deadline - call.elapsed()
         if remaining <= 0:
-            raise RequestTimeoutError(f"{call.method}: deadline of {call.deadline:g} s passed")
-        return await attempt(min(timeout, remaining))
+            raise call.timed_out(f"deadline of {call.deadline:g} s passed")
+        return await call.attempt(attempt, min(timeout, remaining))
 
     return replay_then_attempt
 
@@ -355,9 +396,9 @@ async def within(awaitable: Awaitable[T], seconds: float, method: str) -> T:
     except TimeoutError as exc:
         if isinstance(exc, RequestTimeoutError) or not scope.expired():
             raise
-        raise RequestTimeoutError(
-            f"{method}: no answer within the call's timeout of {seconds:g} s"
-        ) from None
+        # What it waited for was in flight: it may have reached the server.
+        raise timed_out(method, f"no answer within the call's timeout of {seconds:g} s",
+                        sent=True) from None
 
 
 def _reason(exc: BaseException | None) -> str:

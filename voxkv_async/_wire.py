@@ -24,7 +24,14 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote_plus, urlencode
 
-from ._errors import ApiError, InvalidArgumentError, ProtocolError, ValidationError, api_error
+from ._errors import (
+    ApiError,
+    InvalidArgumentError,
+    ProtocolError,
+    ValidationError,
+    api_error,
+    status_error,
+)
 from ._httpdate import parse_http_date
 from ._models import KeyInfo, KeyValueItem
 from ._validation import check_count, check_expiry, check_key, check_offset, check_value
@@ -145,13 +152,15 @@ def decode(status: int, raw: bytes, headers: Mapping[str, str], method: str,
         if errors:
             (code, msg), *_ = errors
             raise api_error(code, msg, method=method, key=key, status=status,
-                            retry_after=_retry_after(headers), errors=errors)
+                            retry_after=_retry_after(headers), errors=errors,
+                            server_date=headers.get("Date"))
         if "result" in payload and status < 300:
             return payload["result"]
-    if status == 429 or status >= 500 or status in (401, 403):
+    if status_error(status) is not None:
         reason = _excerpt(raw) if payload is _NOT_JSON else "HTTP error"
         raise api_error(None, reason or f"HTTP {status}", method=method, key=key,
-                        status=status, retry_after=_retry_after(headers))
+                        status=status, retry_after=_retry_after(headers),
+                        server_date=headers.get("Date"))
     if payload is _NOT_JSON:
         raise ProtocolError("answer is not JSON", status=status, method=method,
                             excerpt=_excerpt(raw))

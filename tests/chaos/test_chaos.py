@@ -230,7 +230,7 @@ async def test_client_clock_skew(skew: int) -> None:
         injected = faults_injected(emu)
         clock_errors = emu.stats.errors[455] + emu.stats.errors[456]
         await assert_clean_shutdown(kv, emu, baseline)
-    offset = kv._transport._tokens.clock_offset
+    offset = kv._tokens.clock_offset
     record(f"clock skew {skew:+d} s", started, kv, injected, [check], failures, ledger.calls,
            clock_error_answers=clock_errors, learned_offset_s=round(offset, 1))
     assert_ledger(check, ledger)

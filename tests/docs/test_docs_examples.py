@@ -133,13 +133,14 @@ def test_testing_examples_as_a_users_suite(tmp_path: Path, mode: str) -> None:
         "plain": ["test_profiles.py"],
         "options": ["conftest.py", "test_sessions.py"],
         "modes": ["test_missing.py"],
+        "mock": ["test_display_name.py"],
     }
     for suite, files in suites.items():
         for name in files:
             (tmp_path / suite).mkdir(exist_ok=True)
             (tmp_path / suite / name).write_text(block(page, name), encoding="utf-8")
     for suite, expected in {"plain": "3 passed", "options": "1 passed",
-                            "modes": "3 passed"}.items():
+                            "modes": "3 passed", "mock": "3 passed"}.items():
         done = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                     "-o", f"asyncio_mode={mode}", "-W", "error::ResourceWarning", "."],
                    shell_env({}), tmp_path / suite)

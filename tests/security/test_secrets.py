@@ -82,7 +82,7 @@ async def test_reprs_hold_no_secret(credentials: Credentials) -> None:
                    ssl=emu.ssl_context)
         async with kv:
             await kv.set("ns:secret", SECRET)
-            tokens = kv._transport._tokens
+            tokens = kv._tokens
             header = tokens.authorization()
             assert JWT.search(header)  # the cache does hold a token...
             texts = [repr(creds), str(creds), repr(kv), str(kv), repr(tokens), str(tokens),

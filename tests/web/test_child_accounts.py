@@ -58,7 +58,7 @@ async def test_each_account_has_its_own_storage(voxkv_emulator: Emulator) -> Non
 async def test_the_token_names_the_child_with_the_parents_key(voxkv_emulator: Emulator
                                                               ) -> None:
     async with emulator_kv(voxkv_emulator, account_id=CHILD) as kv:
-        header = kv._transport._tokens.authorization()
+        header = kv._tokens.authorization()
         token = header.removeprefix("Bearer ")
         assert jwt.get_unverified_header(token)["kid"] == voxkv_emulator.credentials.key_id
         claims = jwt.decode(token, options={"verify_signature": False})
