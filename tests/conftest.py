@@ -1,5 +1,6 @@
-"""The fixtures every test folder shares: keys, credentials, the aioresponses mock (and
-its compatibility shim), and the suite-wide secret guard. A folder's own conftest.py holds
+"""The fixtures every test folder shares: keys, credentials, the mocked API (on
+MockTransport, and on aiohttp with aioresponses and its compatibility shim), and the
+suite-wide secret guard. A folder's own conftest.py holds
 only what that folder alone uses."""
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
-import aioresponses.core
+import aioresponses.core as aioresponses_core
 import pytest
+from _mock_api import MockApi
 from aioresponses import aioresponses
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -40,7 +42,7 @@ def _let_aioresponses_build_responses() -> None:
             kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
             super().__init__(*args, **kwargs)
 
-    aioresponses.core.ClientResponse = MockedResponse  # type: ignore[misc]
+    aioresponses_core.ClientResponse = MockedResponse  # type: ignore[misc]
 
 
 _let_aioresponses_build_responses()
@@ -62,6 +64,14 @@ def credentials(private_key: rsa.RSAPrivateKey) -> Credentials:
 
 @pytest.fixture
 def mocked() -> Iterator[aioresponses]:
-    """The API mocked with aioresponses: what the client sends, and answers to it."""
+    """The API mocked with aioresponses, under aiohttp: for the aiohttp transport's own
+    tests (what goes on the wire, how aiohttp's exceptions map to ours)."""
     with aioresponses() as m:
         yield m
+
+
+@pytest.fixture
+def mock_api() -> MockApi:
+    """The API played behind a MockTransport: no socket, no aiohttp (``tests/_mock_api.py``).
+    Units above the transport are tested on it; ``mocked`` is for the aiohttp transport."""
+    return MockApi()
