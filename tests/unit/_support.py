@@ -14,6 +14,7 @@ from _mock_api import (  # noqa: F401 - re-exported for the unit tests
     KEYS_URL,
     SET_URL,
     TLS,
+    MockApi,
     make_kv,
 )
 

@@ -17,9 +17,9 @@ from voxkv_async import KeyValueItem
 from _support import GET_URL, ITEM, make_kv
 
 
-async def test_close_is_idempotent(credentials, mocked) -> None:
-    mocked.post(GET_URL, payload={"result": ITEM})
-    kv = make_kv(credentials)
+async def test_close_is_idempotent(credentials, mock_api) -> None:
+    mock_api.post(GET_URL, payload={"result": ITEM})
+    kv = make_kv(credentials, mock_api)
     async with kv as entered:
         assert entered is kv
         assert not kv.closed
@@ -38,16 +38,16 @@ async def test_close_before_any_use(credentials) -> None:
 
 
 @pytest.mark.parametrize("call", ["get", "delete", "set", "items", "keys"])
-async def test_use_after_close_raises_runtime_error(credentials, mocked, call) -> None:
-    mocked.post(GET_URL, payload={"result": ITEM})
-    kv = make_kv(credentials)
+async def test_use_after_close_raises_runtime_error(credentials, mock_api, call) -> None:
+    mock_api.post(GET_URL, payload={"result": ITEM})
+    kv = make_kv(credentials, mock_api)
     async with kv:
         await kv.get("ns:k")
     args = {"get": ("ns:k",), "delete": ("ns:k",), "set": ("ns:k", "v"), "items": ("ns:",),
             "keys": ()}[call]
     with pytest.raises(RuntimeError, match="closed"):
         await getattr(kv, call)(*args)
-    assert len(mocked.requests) == 1
+    assert len(mock_api.requests) == 1
 
 
 async def test_reentering_a_closed_client_raises(credentials) -> None:
@@ -60,6 +60,7 @@ async def test_reentering_a_closed_client_raises(credentials) -> None:
 
 
 async def test_no_unclosed_session_warning(credentials, mocked) -> None:
+    # The aiohttp transport's session: on aioresponses.
     mocked.post(GET_URL, payload={"result": ITEM})
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -99,10 +100,10 @@ def test_client_made_outside_a_loop_works_with_async_with(credentials) -> None:
     assert asyncio.run(use()) == 1
 
 
-async def test_use_after_close_is_a_typed_error(credentials, mocked) -> None:
+async def test_use_after_close_is_a_typed_error(credentials, mock_api) -> None:
     from voxkv_async import ClientClosedError, VoxKVError
 
-    kv = make_kv(credentials)
+    kv = make_kv(credentials, mock_api)
     await kv.close()
     with pytest.raises(ClientClosedError) as got:
         await kv.get("ns:k")

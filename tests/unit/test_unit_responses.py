@@ -30,12 +30,12 @@ from voxkv_async import (
 )
 
 import _support as support
-from _support import DEL_URL, GET_URL, ITEM, ITEMS_URL, KEYS_URL, SET_URL, sent_form
+from _support import DEL_URL, GET_URL, ITEM, ITEMS_URL, KEYS_URL, SET_URL, MockApi, sent_form
 
 
-def make_kv(credentials: Credentials, **kw: Any) -> VoxKV:
+def make_kv(credentials: Credentials, api: MockApi | None = None, **kw: Any) -> VoxKV:
     kw.setdefault("retry", RetryPolicy.for_testing(max_attempts=3))
-    return support.make_kv(credentials, **kw)
+    return support.make_kv(credentials, api, **kw)
 
 
 # --- get / delete / set --------------------------------------------------------------

@@ -16,7 +16,7 @@ from voxkv_async import AuthenticationError, Credentials, RetryPolicy, TokenSett
 from voxkv_async._auth import TokenCache
 
 import _support as support
-from _support import GET_URL, ITEM
+from _support import GET_URL, ITEM, MockApi
 
 T0 = 1_700_000_000
 
@@ -34,9 +34,9 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-def make_kv(credentials: Credentials, **kw: Any) -> VoxKV:
+def make_kv(credentials: Credentials, api: MockApi | None = None, **kw: Any) -> VoxKV:
     kw.setdefault("retry", RetryPolicy.for_testing())
-    return support.make_kv(credentials, **kw)
+    return support.make_kv(credentials, api, **kw)
 
 
 def headers_sent(m: aioresponses, url: str = GET_URL) -> list[str]:
