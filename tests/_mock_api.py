@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import attrs
@@ -42,7 +42,7 @@ TLS = ssl.create_default_context()
 @attrs.frozen
 class _Answer:
     response: Response | None
-    callback: Callable[[Request], Response] | None
+    callback: Callable[[Request], Response | Awaitable[Response]] | None
     exception: BaseException | None
     repeat: bool
 
@@ -66,18 +66,19 @@ class MockApi:
     def post(self, url: str, *, status: int = 200, payload: Any = None,
              body: str | bytes | None = None, content_type: str = "application/json",
              headers: Mapping[str, str] | None = None, repeat: bool = False,
-             callback: Callable[[Request], Response] | None = None,
+             callback: Callable[[Request], Response | Awaitable[Response]] | None = None,
              exception: BaseException | None = None) -> None:
         """Answer the next request to ``url`` (every one with ``repeat=True``): with
-        ``payload`` as JSON or ``body``, by ``callback(request)``, or by raising
-        ``exception`` (one of the client's transport errors, as a transport raises)."""
+        ``payload`` as JSON or ``body``, by ``callback(request)`` (plain or ``async``), or
+        by raising ``exception`` (one of the client's transport errors, as a transport
+        raises)."""
         content = json.dumps(payload) if payload is not None else body or ""
         response = Response(status, {"Content-Type": content_type, **(headers or {})},
                             content if isinstance(content, bytes) else content.encode())
         self._answers.setdefault(url, []).append(
             _Answer(response, callback, exception, repeat))
 
-    def _answer(self, request: Request) -> Response:
+    def _answer(self, request: Request) -> Response | Awaitable[Response]:
         queue = self._answers.get(request.url)
         if not queue:
             raise ConnectError(f"MockApi: no answer for {request.url}", sent=False)
