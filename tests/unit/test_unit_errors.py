@@ -24,7 +24,7 @@ from voxkv_async import (
     VoxKVError,
 )
 
-from _support import SET_URL, make_kv
+from _support import SET_URL, everything_said, make_kv
 
 SECRET = "TOP-SECRET-VALUE-42"
 
@@ -44,10 +44,6 @@ CODE_TABLE = {
     455: AuthenticationError, 456: AuthenticationError,
 }
 RETRIED = {1, 2, 4, 162, 484, 515, 340, 416}
-
-
-def everything_said(exc: BaseException) -> str:
-    return " ".join([str(exc), repr(exc), *getattr(exc, "__notes__", [])])
 
 
 @pytest.mark.parametrize(("code", "cls"), sorted(CODE_TABLE.items()), ids=str)
@@ -160,27 +156,6 @@ async def test_long_key_shortened_and_long_msg_capped(credentials, mock_api) -> 
     assert info.value.key == key
     assert key not in str(info.value)
     assert len(str(info.value)) < 600
-
-
-async def test_connection_error_class_and_message(credentials, mocked) -> None:
-    import aiohttp
-
-    mocked.post(SET_URL, exception=aiohttp.ClientOSError(111, "Connection refused"))
-    async with make_kv(credentials) as kv:
-        with pytest.raises(ConnectError) as info:
-            await kv.set("ns:key", SECRET)
-        assert kv.stats.errors == {"ConnectError": 1}
-    assert "SetKeyValueItem" in str(info.value)
-    assert SECRET not in everything_said(info.value)
-    assert isinstance(info.value.__cause__, aiohttp.ClientError)
-
-
-async def test_timeout_error_class(credentials, mocked) -> None:
-    mocked.post(SET_URL, exception=TimeoutError())
-    async with make_kv(credentials) as kv:
-        with pytest.raises(RequestTimeoutError) as info:
-            await kv.set("ns:key", "v")
-    assert isinstance(info.value, TimeoutError)
 
 
 def test_hierarchy() -> None:

@@ -19,7 +19,6 @@ from voxkv_async import (
     InvalidArgumentError,
     KeyInfo,
     KeyValueItem,
-    Limits,
     PermissionDeniedError,
     ProtocolError,
     Request,
@@ -403,27 +402,6 @@ async def test_expires_at_unicode_digit_string_is_protocol_error(credentials, mo
     async with make_kv(credentials, mock_api) as kv:
         with pytest.raises(ProtocolError):
             await kv.get("ns:k")
-
-
-@pytest.mark.parametrize("with_length", [True, False])
-async def test_body_over_limit_is_protocol_error(credentials, mocked, with_length) -> None:
-    # The response size limit is the aiohttp transport's: on aioresponses.
-    body = json.dumps({"result": {"key": "k", "value": "x" * 5000}})
-    headers = {"Content-Length": str(len(body))} if with_length else None
-    mocked.post(GET_URL, status=200, body=body, headers=headers)
-    async with make_kv(credentials, limits=Limits(max_response_bytes=1000)) as kv:
-        with pytest.raises(ProtocolError, match="1000-byte limit"):
-            await kv.get("ns:k")
-        assert kv.stats.requests == 1
-
-
-async def test_body_under_limit_is_fine(credentials, mocked) -> None:
-    body = json.dumps({"result": {"key": "k", "value": "x" * 500}})
-    mocked.post(GET_URL, status=200, body=body)
-    async with make_kv(credentials, limits=Limits(max_response_bytes=1000)) as kv:
-        item = await kv.get("ns:k")
-    assert item is not None
-    assert len(item.value) == 500
 
 
 async def test_error_code_as_string(credentials, mock_api) -> None:
