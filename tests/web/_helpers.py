@@ -13,6 +13,7 @@ from _mock_api import (  # noqa: F401 - re-exported for the web tests
     KEYS_URL,
     SET_URL,
     TLS,
+    MockApi,
 )
 from _mock_api import make_kv as mocked_kv  # noqa: F401
 
