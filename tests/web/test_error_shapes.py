@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from _mock_api import GET_URL, ITEM, SET_URL
+from _mock_api import make_kv as mocked_kv
 
 from voxkv_async import (
     ApiError,
@@ -16,8 +18,6 @@ from voxkv_async import (
     RetryPolicy,
     ServerError,
 )
-
-from ._helpers import GET_URL, ITEM, SET_URL, mocked_kv
 
 ONE = {"code": 558, "msg": "Application is not found."}
 TWO = {"code": 496, "msg": "The 'key' parameter is invalid."}

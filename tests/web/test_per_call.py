@@ -7,6 +7,8 @@ import asyncio
 import re
 
 import pytest
+from _mock_api import DEL_URL, GET_URL, ITEM, ITEMS_URL, KEYS_URL, SET_URL, MockApi
+from _mock_api import make_kv as mocked_kv
 
 from voxkv_async import (
     RequestTimeoutError,
@@ -17,17 +19,7 @@ from voxkv_async import (
 )
 from voxkv_async.emulator import Emulator, Faults
 
-from ._helpers import (
-    DEL_URL,
-    GET_URL,
-    ITEM,
-    ITEMS_URL,
-    KEYS_URL,
-    SET_URL,
-    MockApi,
-    emulator_kv,
-    mocked_kv,
-)
+from ._helpers import emulator_kv
 
 pytestmark = pytest.mark.timeout(60)
 
