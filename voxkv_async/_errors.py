@@ -14,7 +14,7 @@ name the method and the key, never a stored value, a token or a private key.
     │   ├── PermissionDeniedError  104, HTTP 403
     │   ├── InvalidArgumentError   101, 134, 477, 485, 496, 497, 499
     │   ├── ApplicationNotFoundError 116, 558
-    │   ├── RateLimitedError       340, 416, HTTP 429            (retried)
+    │   ├── RateLimitedError       314, 340, 416, HTTP 429       (retried)
     │   └── ServerError            1, 2, 4, 162, 484, 515, HTTP 5xx (retried)
     ├── TransportError             the request did not complete   (retried)
     │   ├── ConnectError
@@ -196,7 +196,12 @@ class ApplicationNotFoundError(ApiError):
 
 
 class RateLimitedError(ApiError):
-    """The API asked to slow down (HTTP 429, code 340, code 416); see ``retry_after``."""
+    """The API asked to slow down (codes 314, 340, 416, HTTP 429); see ``retry_after``.
+
+    Code 314, "Concurrent resource limit exceeded", and HTTP 429 without a delay refuse a
+    request beyond the account's limit on requests in flight; 340, 416 and 429 with
+    ``Retry-After`` one beyond its rate. Both are throttles: retried, never final.
+    """
 
     retryable = True
 
@@ -278,7 +283,7 @@ _CODE_CLASSES: dict[int, type[ApiError]] = {
     104: PermissionDeniedError,
     **dict.fromkeys((101, 134, 477, 485, 496, 497, 499), InvalidArgumentError),
     **dict.fromkeys((116, 558), ApplicationNotFoundError),
-    **dict.fromkeys((340, 416), RateLimitedError),
+    **dict.fromkeys((314, 340, 416), RateLimitedError),
     **dict.fromkeys((1, 2, 4, 162, 484, 515), ServerError),
 }
 

@@ -143,11 +143,13 @@ async def test_run_time_changes_through_the_property(api: Api, clock: FakeClock)
 async def test_run_time_changes_through_the_control_endpoint(api: Api) -> None:
     assert await control(api, "GET", "rate_limit") == (
         200,
-        {"rate": None, "burst": None, "answer": "code_340", "retry_after": None},
+        {"rate": None, "burst": None, "answer": "code_340", "retry_after": None,
+         "max_in_flight": None, "in_flight_answer": "http_429"},
     )
     status, body = await control(api, "POST", "rate_limit", {"rate": 1, "burst": 1})
     assert status == 200
-    assert body == {"rate": 1.0, "burst": 1.0, "answer": "code_340", "retry_after": None}
+    assert body == {"rate": 1.0, "burst": 1.0, "answer": "code_340", "retry_after": None,
+                    "max_in_flight": None, "in_flight_answer": "http_429"}
     assert api.emu.rate_limit == RateLimit(rate=1, burst=1)
     assert accepted(await sets(api, "a", "b")) == [True, False]
     status, body = await control(api, "POST", "rate_limit", {"answer": "http_429"})
@@ -200,6 +202,8 @@ def test_fields_carry_cli_help() -> None:
         "burst": "--rate-burst",
         "answer": "--rate-answer",
         "retry_after": "--rate-retry-after",
+        "max_in_flight": "--max-in-flight",
+        "in_flight_answer": "--in-flight-answer",
     }
     assert all(f.metadata["help"] for f in attrs.fields(RateLimit))
     assert attrs.fields(RateLimit).answer.metadata["choices"] == (

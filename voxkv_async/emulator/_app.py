@@ -30,9 +30,9 @@ def make_app(core: Core) -> web.Application:
     """An application serving ``core`` under ``/platform_api`` and ``/_emulator``."""
     app = web.Application(middlewares=[_loopback_only_for_control])
     app[CORE] = core
-    app.router.add_post("/platform_api", _api)
-    app.router.add_post("/platform_api/", _api)
-    app.router.add_post("/platform_api/{method}", _api)
+    app.router.add_post("/platform_api", _api_in_flight)
+    app.router.add_post("/platform_api/", _api_in_flight)
+    app.router.add_post("/platform_api/{method}", _api_in_flight)
     app.router.add_get(f"{CONTROL_PREFIX}/stats", _get_stats)
     app.router.add_get(f"{CONTROL_PREFIX}/store", _get_store)
     app.router.add_post(f"{CONTROL_PREFIX}/reset", _post_reset)
@@ -63,6 +63,24 @@ async def _stamp_date(request: web.Request, response: web.StreamResponse) -> Non
 # --- the API --------------------------------------------------------------------------
 
 
+# Set on a request that arrived while the account had ``max_in_flight`` requests in flight.
+_REFUSED_IN_FLIGHT = web.RequestKey("refused_in_flight", bool)
+
+
+async def _api_in_flight(request: web.Request) -> web.StreamResponse:
+    """An API request, counted in flight (for ``RateLimit.max_in_flight``) until answered."""
+    core = request.app[CORE]
+    limiter = core.limiter
+    if not limiter.enter():
+        request[_REFUSED_IN_FLIGHT] = True
+        return await _api(request)
+    core.stats.peak_in_flight = max(core.stats.peak_in_flight, limiter.in_flight)
+    try:
+        return await _api(request)
+    finally:
+        limiter.leave()
+
+
 async def _api(request: web.Request) -> web.StreamResponse:
     core = request.app[CORE]
     core.stats.saw_connection(_connection_key(request))
@@ -77,6 +95,8 @@ async def _api(request: web.Request) -> web.StreamResponse:
     delay = core.injector.delay()
     if delay:
         await asyncio.sleep(delay)
+    if request.get(_REFUSED_IN_FLIGHT):
+        return _refused_in_flight(core)
     if not core.limiter.take():
         return _rate_limited(request, core)
     fault = core.injector.draw(method)
@@ -166,6 +186,16 @@ def _rate_limited(request: web.Request, core: Core) -> web.StreamResponse:
     else:
         failure = ApiFailure(340, "Rate limit exceeded")
     return web.json_response(core.failure(failure))
+
+
+def _refused_in_flight(core: Core) -> web.StreamResponse:
+    """A refusal by the concurrency limit, in the configured shape; nothing is applied."""
+    core.stats.throttled += 1
+    core.stats.throttled_in_flight += 1
+    if core.rate_limit.in_flight_answer == "code_314":
+        return web.json_response(core.failure(ApiFailure(
+            314, "Concurrent resource limit exceeded")))
+    return web.Response(status=429, text="429 Too Many Requests")
 
 
 _EARLY_FAULTS: dict[str | None, Callable[[web.Request, Core], web.StreamResponse]] = {

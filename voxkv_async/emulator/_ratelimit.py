@@ -1,4 +1,9 @@
-"""A server-side rate limit: a token bucket per emulator, answered as the real API might."""
+"""The account's server-side limits: on rate (a token bucket) and on requests in flight.
+
+Both are per emulator, i.e. per account, and answered as the real API might: see
+docs/explanation/real-api.md, "Rate limits" (the only numeric limit the Management API
+documents is one on concurrent requests, 200 for StartScenarios, with HTTP 429 beyond).
+"""
 
 from __future__ import annotations
 
@@ -11,11 +16,14 @@ import attrs
 from ._modes import _known
 from ._store import Clock
 
-__all__ = ["RATE_LIMIT_ANSWERS", "RateLimit", "RateLimiter"]
+__all__ = ["IN_FLIGHT_ANSWERS", "RATE_LIMIT_ANSWERS", "RateLimit", "RateLimiter"]
 
 RateLimitAnswer = Literal["code_340", "http_429", "code_416"]
 #: How a refused request can be answered (see :class:`RateLimit`).
 RATE_LIMIT_ANSWERS: tuple[RateLimitAnswer, ...] = ("code_340", "http_429", "code_416")
+InFlightAnswer = Literal["http_429", "code_314"]
+#: How a request beyond ``max_in_flight`` can be answered (see :class:`RateLimit`).
+IN_FLIGHT_ANSWERS: tuple[InFlightAnswer, ...] = ("http_429", "code_314")
 
 
 def _optional_float(value: Any) -> float | None:
@@ -35,11 +43,11 @@ class RateLimit:
     """A server-side rate limit: a token bucket of ``burst`` tokens filled at ``rate``/s.
 
     One bucket per emulator, i.e. per account, as the real API is assumed to limit per
-    account (API-FACTS: "Assume a per-account server-side limit"); every API request
-    counts, whatever its method or application, before its token is checked. A request
-    that finds no token is refused at once (after the network delay of ``Faults``, which
-    models its trip in): it takes no token, is not applied, and is counted in
-    ``EmulatorStats.throttled``. The check runs before fault injection.
+    account (inferred, not documented: docs/explanation/real-api.md, "Rate limits");
+    every API request counts, whatever its method or application, before its token is
+    checked. A request that finds no token is refused at once (after the network delay of
+    ``Faults``, which models its trip in): it takes no token, is not applied, and is
+    counted in ``EmulatorStats.throttled``. The check runs before fault injection.
 
     Attributes:
         rate: Requests per second; ``None`` or 0: no limit (the default).
@@ -54,6 +62,16 @@ class RateLimit:
             seconds"}}``).
         retry_after: The ``N`` of 429 and 416 answers; ``None`` (default): the whole
             seconds until a token is free, at least 1 (``Retry-After`` has no fractions).
+        max_in_flight: Requests the account may have in the server at once; ``None`` or
+            0: no limit (the default). A request counts from its arrival to its answer,
+            the modelled network delay of ``Faults`` included (it stands for the time the
+            server holds the request), across every client and connection. One that
+            arrives while ``max_in_flight`` are in flight is refused after its delay: it
+            takes no rate token and is not applied.
+        in_flight_answer: How a request beyond ``max_in_flight`` is answered:
+            ``"http_429"`` (the default: HTTP 429 with no ``Retry-After``, as StartScenarios
+            documents for its limit of 200) or ``"code_314"`` (HTTP 200 with
+            ``{"error": {"code": 314, "msg": "Concurrent resource limit exceeded"}}``).
     """
 
     rate: float | None = attrs.field(
@@ -85,6 +103,20 @@ class RateLimit:
                   "flag": "--rate-retry-after"},
     )
 
+    max_in_flight: int | None = attrs.field(
+        default=None,
+        converter=_optional_int,
+        validator=_optional_ge(0),
+        metadata={"help": "requests the account may have in flight at once; more are "
+                          "refused (0: no limit)", "kind": "int", "flag": "--max-in-flight"},
+    )
+    in_flight_answer: InFlightAnswer = attrs.field(
+        default="http_429",
+        validator=attrs.validators.in_(IN_FLIGHT_ANSWERS),
+        metadata={"help": "how a request beyond --max-in-flight is answered",
+                  "choices": IN_FLIGHT_ANSWERS, "flag": "--in-flight-answer"},
+    )
+
     @property
     def active(self) -> bool:
         """Whether requests are limited at all."""
@@ -107,9 +139,12 @@ class RateLimit:
 
 
 class RateLimiter:
-    """The bucket behind a :class:`RateLimit`, on a monotonic (injectable) clock."""
+    """The bucket and the in-flight count behind a :class:`RateLimit`.
 
-    __slots__ = ("_at", "_clock", "_rate", "_settings", "_size", "_tokens")
+    The bucket runs on a monotonic (injectable) clock.
+    """
+
+    __slots__ = ("_at", "_clock", "_rate", "_settings", "_size", "_tokens", "in_flight")
 
     def __init__(self, settings: RateLimit, clock: Clock | None = None) -> None:
         self._clock = clock or time.monotonic
@@ -117,6 +152,8 @@ class RateLimiter:
         self._rate = settings.rate or 0.0
         self._size = self._tokens = settings.bucket_size
         self._at = self._clock()
+        #: Requests admitted by :meth:`enter` and not yet :meth:`leave`-ing.
+        self.in_flight = 0
 
     @property
     def settings(self) -> RateLimit:
@@ -165,3 +202,15 @@ class RateLimiter:
             return self._settings.retry_after
         wait = (1.0 - self._tokens) / self._rate if self._rate else 0.0
         return max(1, math.ceil(wait))
+
+    def enter(self) -> bool:
+        """Admit one request in flight; ``False`` (not admitted) beyond ``max_in_flight``."""
+        limit = self._settings.max_in_flight
+        if limit and self.in_flight >= limit:
+            return False
+        self.in_flight += 1
+        return True
+
+    def leave(self) -> None:
+        """An admitted request has been answered."""
+        self.in_flight -= 1

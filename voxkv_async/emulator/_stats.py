@@ -22,8 +22,10 @@ class EmulatorStats:
         signature_checks: RSA signature verifications performed (cache misses).
         errors: Error envelopes sent, by API code.
         faults: Injected faults by kind (see :data:`FAULT_KINDS`, plus ``"latency"``).
-        throttled: API requests refused by the server-side rate limit (``RateLimit``);
-            not applied, and not counted in ``faults``.
+        throttled: API requests refused by a server-side limit (``RateLimit``: its rate
+            or its ``max_in_flight``); not applied, and not counted in ``faults``.
+        throttled_in_flight: Those of ``throttled`` refused by ``max_in_flight``.
+        peak_in_flight: The most API requests the server held at once.
     """
 
     requests: Counter[str] = attrs.field(factory=Counter)
@@ -33,6 +35,8 @@ class EmulatorStats:
     errors: Counter[int] = attrs.field(factory=Counter)
     faults: Counter[str] = attrs.field(factory=Counter)
     throttled: int = 0
+    throttled_in_flight: int = 0
+    peak_in_flight: int = 0
     _seen: set[object] = attrs.field(factory=set, repr=False)
 
     @property
@@ -65,6 +69,8 @@ class EmulatorStats:
         self.errors.clear()
         self.faults.clear()
         self.throttled = 0
+        self.throttled_in_flight = 0
+        self.peak_in_flight = 0
         self._seen = set()
 
     def to_json(self) -> dict[str, Any]:
@@ -78,6 +84,8 @@ class EmulatorStats:
             "errors": {str(code): n for code, n in self.errors.items()},
             "faults": dict(self.faults),
             "throttled": self.throttled,
+            "throttled_in_flight": self.throttled_in_flight,
+            "peak_in_flight": self.peak_in_flight,
         }
 
 
