@@ -1,4 +1,4 @@
-"""The suite's own hygiene: every test can fail, and no assert is always true.
+"""The suite's own hygiene: every test can fail, no assert is always true, the layout holds.
 
 A test function that holds no ``assert``, no ``pytest.raises``/``warns``/``fail`` and calls
 no helper that asserts passes whatever the code under test does (unless that code raises):
@@ -14,6 +14,9 @@ methods (``unittest.mock``, aioresponses' ``assert_called_with``) count as asser
 An ``assert`` whose condition cannot be false (``x in (True, False)``, ``x or True``,
 ``isinstance(x, object)``, ``len(x) >= 0``, ``x == x``, a truthy constant) is the same
 defect in one line: :func:`find_always_true_asserts` finds those.
+
+And the layout holds (tests/README.md): no test file loose at the top of ``tests/``, and
+nothing in ``tests/unit`` that opens a socket or starts a server.
 
 ``python tests/suite/test_hygiene.py`` lists the findings.
 """
@@ -208,6 +211,27 @@ def test_every_test_can_fail() -> None:
 
 def test_no_assert_is_always_true() -> None:
     assert find_always_true_asserts() == []
+
+
+#: Names that open sockets or start servers: none of them in tests/unit.
+_SOCKETS = {"Emulator", "TestServer", "start_server", "open_connection", "create_connection",
+            "voxkv_emulator", "voxkv_client", "socket"}
+
+
+def test_test_files_live_in_folders_named_for_what_they_test() -> None:
+    assert sorted(p.name for p in TESTS.glob("test_*.py")) == [], "see tests/README.md"
+
+
+def test_unit_tests_open_no_socket() -> None:
+    found = sorted(
+        f"{path.relative_to(TESTS)}:{node.lineno} {name}"
+        for path in sorted((TESTS / "unit").glob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        for name in [getattr(node, "id", None) or getattr(node, "attr", None)
+                     or getattr(node, "arg", None)]
+        if name in _SOCKETS
+    )
+    assert found == [], "end-to-end tests go in tests/e2e (tests/README.md)"
 
 
 def test_the_checker_tells_a_test_without_assert() -> None:
