@@ -86,7 +86,7 @@ async def test_reprs_hold_no_secret(credentials: Credentials) -> None:
             header = tokens.authorization()
             assert JWT.search(header)  # the cache does hold a token...
             texts = [repr(creds), str(creds), repr(kv), str(kv), repr(tokens), str(tokens),
-                     repr(kv.stats), repr(kv.retry_policy), repr(kv._transport)]
+                     repr(kv.stats), repr(kv.retry_policy), repr(kv.transport)]
         for text in texts:
             assert_clean(text, creds)  # ...but shows none of it
     assert "<hidden>" in repr(creds)
@@ -272,7 +272,7 @@ def test_plain_http_only_to_loopback(credentials: Credentials) -> None:
 
 def test_default_context_verifies(credentials: Credentials) -> None:
     kv = VoxKV(credentials, 7)
-    ctx = kv._transport._ssl
+    ctx = kv.transport._ssl
     assert ctx.verify_mode == ssl.CERT_REQUIRED
     assert ctx.check_hostname
 
