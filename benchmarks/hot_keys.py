@@ -151,7 +151,7 @@ import asyncio, json, sys, time
 variant, n = sys.argv[1], int(sys.argv[2])
 if variant == "otel-absent":
     sys.modules["opentelemetry"] = None
-from voxkv_async import Credentials, VoxKV
+from voxkv_async import Credentials, Response, VoxKV
 from voxkv_async.emulator import generate_credentials
 options = {"coalesce": variant != "coalesce-off"}
 if variant == "otel-sdk":
@@ -166,13 +166,16 @@ if variant == "otel-sdk":
         metric_readers=[InMemoryMetricReader()]))
 if variant in ("coalesce-off", "coalesce-on"):
     options["telemetry"] = False
-ITEM = {"key": "k", "value": "v", "expires_at": 2000000000}
-async def stub(method, body, key, time_limit):
-    await asyncio.sleep(0)   # one loop turn, as a real answer takes at least
-    return ITEM
+ANSWER = Response.of_json({"result": {"key": "k", "value": "v", "expires_at": 2000000000}})
+class Stub:   # a Transport answering after one loop turn, as a real answer takes at least
+    async def send(self, request, *, timeout):
+        await asyncio.sleep(0)
+        return ANSWER
+    async def aclose(self):
+        pass
 async def main():
-    kv = VoxKV(generate_credentials(), 1, base_url="https://api.test/platform_api", **options)
-    kv._transport.request = stub
+    kv = VoxKV(generate_credentials(), 1, base_url="https://api.test/platform_api",
+               transport=Stub(), **options)
     keys = [f"k{i}" for i in range(64)]
     async def worker(w):
         for i in range(n // 64):

@@ -42,11 +42,6 @@ class Attempt:
         self._headers: Mapping[str, str] | None = None
 
     @property
-    def transport(self) -> Transport:
-        """The transport requests go through."""
-        return self._transport
-
-    @property
     def closed(self) -> bool:
         """Whether :meth:`close` was called."""
         return self._closed

@@ -83,11 +83,11 @@ class VoxKV(CodecMethods):
         tracer_provider: An OpenTelemetry ``TracerProvider`` instead of the global one.
         meter_provider: An OpenTelemetry ``MeterProvider`` instead of the global one.
         telemetry_keys: Put the key on spans (off: keys are often phone numbers).
-        transport: Send requests through this :class:`Transport` instead of an
-            :class:`AiohttpTransport` made from ``ssl``, ``ca_file``,
-            ``insecure_skip_verify``, ``limits``, ``session`` and ``timeouts.connect``
-            (which are then refused); e.g. a :class:`MockTransport` in tests. Closing
-            the client closes it.
+        transport: Send requests through this :class:`Transport` (e.g. a
+            :class:`MockTransport` in tests) instead of an :class:`AiohttpTransport` made
+            from ``ssl``, ``ca_file``, ``insecure_skip_verify``, ``limits``, ``session``
+            (refused beside it) and ``timeouts.connect`` (unused). Closing the client
+            closes it.
     """
 
     def __init__(

@@ -68,7 +68,9 @@ class VoxKVError(Exception):
     retryable: ClassVar[bool] = False
     #: Whether the request may have been applied although the call failed: it left, and
     #: no answer came back that says it was not (a timeout, a connection dropped after
-    #: sending, a gateway's 500/502/504). Bulk runs report such items as unknown outcomes.
+    #: sending, a gateway's 500/502/504), in this or an earlier attempt of the call. False
+    #: when nothing was sent (no connection, none free in time, a refused token not
+    #: repeated in time). Bulk runs report such items as unknown outcomes.
     may_have_applied: bool = False
 
 

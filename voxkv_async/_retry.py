@@ -9,7 +9,11 @@ Waits use full jitter (``uniform(0, min(cap, base * 2**n))``, tenacity's
 ``wait_random_exponential``), with a larger base when the server asked us to slow down.
 A server-given delay (``Retry-After``, code 416's "after N seconds") is honoured as is.
 Giving up happens at the first of: ``max_attempts`` attempts made, the next wait would
-end past the call's deadline, or the client-wide retry budget is empty.
+end past the call's deadline, or the client-wide retry budget (:mod:`._budget`) is empty.
+
+The deadline: every attempt is given at most the time left, so a transport's own
+timeout, which knows whether the request left, ends a call that runs out of time. A
+call's error says it may have applied if any of its attempts may have.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import attrs
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 from tenacity.wait import wait_random_exponential
 
+from ._budget import RetryBudget
 from ._errors import RateLimitedError, RequestTimeoutError, VoxKVError, shorten, timed_out
 from ._stats import Stats
 
@@ -90,29 +95,6 @@ class RetryPolicy:
 
 async def _no_sleep(seconds: float) -> None:
     await asyncio.sleep(0)
-
-
-class RetryBudget:
-    """A client-wide token bucket that retries draw from and successes refill."""
-
-    __slots__ = ("_capacity", "tokens")
-
-    def __init__(self, capacity: int) -> None:
-        self._capacity = capacity
-        self.tokens = capacity
-
-    def withdraw(self, cost: int) -> bool:
-        """Take ``cost`` tokens for a retry; ``False`` (and nothing taken) if too few."""
-        if self._capacity == 0:
-            return True
-        if self.tokens < cost:
-            return False
-        self.tokens -= cost
-        return True
-
-    def deposit(self, amount: int) -> None:
-        """Put tokens back, up to capacity."""
-        self.tokens = min(self._capacity, self.tokens + amount)
 
 
 def is_retryable(exc: BaseException) -> bool:
