@@ -49,7 +49,7 @@ CALLERS = 32
 def fault_mix(rate: float, **other: Any) -> Faults:
     """``rate`` of requests faulted, shared equally by every fault kind (slow included)."""
     share = rate / len(FAULT_KINDS)
-    options: dict[str, Any] = {"retry_after": 1, "slow_seconds": 0.6, **other}
+    options: dict[str, Any] = {"retry_after": 1, "slow_seconds": 1.2, **other}
     return Faults(**dict.fromkeys(FAULT_KINDS, share), **options)
 
 
@@ -68,7 +68,9 @@ def client_for(
         application_id=emu.application_id,
         base_url=emu.base_url,
         ssl=emu.ssl_context,
-        timeouts=timeouts or Timeouts(connect=0.5, attempt=0.25, deadline=4.0),
+        # An attempt of 0.5 s: a loaded 2-core CI machine answers within it, and a "slow"
+        # fault (1.2 s) still outlasts it.
+        timeouts=timeouts or Timeouts(connect=1.0, attempt=0.5, deadline=4.0),
         limits=Limits(max_connections=64),
         retry=policy,
         clock=clock,
