@@ -17,7 +17,9 @@ imports the client.
 from .checkpoint import (
     Checkpoint,
     CheckpointCorruptError,
+    CheckpointDestinationError,
     CheckpointError,
+    CheckpointLockedError,
     CheckpointMismatchError,
 )
 from .operations import ItemLike, KeysInput, SetInput, delete_many, get_many, set_many
@@ -36,7 +38,9 @@ __all__ = [
     "BulkReport",
     "Checkpoint",
     "CheckpointCorruptError",
+    "CheckpointDestinationError",
     "CheckpointError",
+    "CheckpointLockedError",
     "CheckpointMismatchError",
     "ItemLike",
     "KeysInput",

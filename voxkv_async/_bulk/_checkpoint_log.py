@@ -6,7 +6,8 @@ on: one bit per index between the oldest gap and the newest mark.
 
 On disk, an append-only log of lines, each sealed with its CRC-32 (``<payload> <crc>``):
 
-- ``H {json}``: the header (format, version, fingerprint, source, created);
+- ``H {json}``: the header (format, version, fingerprint, source, created, and the
+  destination if one was given);
 - ``D 0-99,104,106-180``: indexes marked done since the previous record;
 - ``S <low-water> <base> <base64 zlib bitmap>``: a snapshot, after a compaction.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import json
 import os
 import zlib
@@ -29,10 +31,12 @@ __all__ = [
     "FORMAT",
     "VERSION",
     "DoneSet",
+    "Fingerprinter",
     "LogDamaged",
     "fsync_dir",
     "header_record",
     "read_log",
+    "same_file",
     "seal",
     "write_all",
     "write_atomically",
@@ -144,10 +148,13 @@ def _unseal(raw: bytes) -> str | None:
         return None
 
 
-def header_record(fingerprint: str, source: str, created: int) -> bytes:
+def header_record(fingerprint: str, source: str, created: int,
+                  destination: dict[str, str] | None = None) -> bytes:
     """The sealed ``H`` line."""
-    header = {"format": FORMAT, "version": VERSION, "fingerprint": fingerprint,
-              "source": source, "created": created}
+    header: dict[str, Any] = {"format": FORMAT, "version": VERSION,
+                              "fingerprint": fingerprint, "source": source, "created": created}
+    if destination is not None:
+        header["destination"] = destination
     return seal("H " + json.dumps(header, ensure_ascii=False))
 
 
@@ -178,8 +185,10 @@ def _parse_ranges(text: str) -> Iterator[int]:
 def read_log(data: bytes, done: DoneSet, name: str) -> tuple[dict[str, Any] | None, int]:
     """Replay ``data`` into ``done``: ``(header, length of the good prefix)``.
 
-    ``(None, 0)`` for an empty log. Raises :class:`LogDamaged` for anything but a torn
-    tail: a line that fails its CRC with valid lines after it, a bad record, no header.
+    ``(None, 0)`` for an empty (0-byte) log. Raises :class:`LogDamaged` for anything but
+    a torn tail: a line that fails its CRC with valid lines after it, a bad record, no
+    header (a log is created whole, header first, by a rename: bytes without a header,
+    even all zeros, are damage, never a new log).
     """
     lines = data.split(b"\n")
     complete, tail = lines[:-1], lines[-1]
@@ -196,7 +205,10 @@ def read_log(data: bytes, done: DoneSet, name: str) -> tuple[dict[str, Any] | No
         else:
             _apply(payload, done, name, number)
         end += len(raw) + 1
-    if header is None and data.strip(b"\0 \n"):
+    if header is None and data:
+        if not data.strip(b"\0"):
+            raise LogDamaged(f"{name} is damaged: {len(data)} bytes, all zero (the file "
+                             "system lost its content, e.g. in a power loss)")
         raise LogDamaged(f"{name} is not a voxkv checkpoint")
     return header, end
 
@@ -232,6 +244,21 @@ def _apply(payload: str, done: DoneSet, name: str, number: int) -> None:
 # --- files ---------------------------------------------------------------------------------
 
 
+class Fingerprinter:
+    """``sha256:<hex>:<size>`` of bytes given in pieces: a file's fingerprint."""
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+        self.size = 0
+
+    def update(self, data: bytes) -> None:
+        self._digest.update(data)
+        self.size += len(data)
+
+    def text(self) -> str:
+        return f"sha256:{self._digest.hexdigest()}:{self.size}"
+
+
 def write_atomically(path: Path, data: bytes) -> int:
     """Replace ``path`` by ``data``: a temporary file, fsync, rename, fsync the folder."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -251,6 +278,16 @@ def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
+
+
+def same_file(path: Path, fd: int) -> bool:
+    """Whether ``path`` names the open file ``fd`` (not deleted, not replaced)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    own = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino)
 
 
 def fsync_dir(folder: Path) -> None:

@@ -18,23 +18,31 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import hashlib
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from .._errors import VoxKVError
+from ._checkpoint_errors import (
+    CheckpointCorruptError,
+    CheckpointDestinationError,
+    CheckpointError,
+    CheckpointLockedError,
+    CheckpointMismatchError,
+)
+from ._checkpoint_lock import CheckpointLock
 from ._checkpoint_log import (
     DoneSet,
+    Fingerprinter,
     LogDamaged,
     format_ranges,
     fsync_dir,
     header_record,
     read_log,
+    same_file,
     seal,
     write_all,
     write_atomically,
@@ -43,42 +51,14 @@ from ._checkpoint_log import (
 __all__ = [
     "Checkpoint",
     "CheckpointCorruptError",
+    "CheckpointDestinationError",
     "CheckpointError",
+    "CheckpointLockedError",
     "CheckpointMismatchError",
 ]
 
 # The log is compacted into one snapshot once it is this long.
 _COMPACT_BYTES = 256 * 1024
-
-
-class CheckpointError(VoxKVError, ValueError):
-    """A checkpoint cannot be used or written (see the subclasses)."""
-
-
-class CheckpointMismatchError(CheckpointError):
-    """The checkpoint was made for another input (its fingerprint differs).
-
-    Attributes:
-        path: The checkpoint file.
-        recorded, recorded_source: The fingerprint in the file, and what it describes.
-        given, given_source: The fingerprint this run passed, and what it describes.
-    """
-
-    def __init__(self, path: Path, recorded: str, recorded_source: str,
-                 given: str, given_source: str) -> None:
-        self.path = path
-        self.recorded, self.recorded_source = recorded, recorded_source
-        self.given, self.given_source = given, given_source
-        super().__init__(
-            f"checkpoint {path} was made for another input: it records {recorded_source} "
-            f"(fingerprint {recorded}), this run reads {given_source} (fingerprint "
-            f"{given}). A checkpoint resumes only the exact input it was made for: "
-            "remove it to start over, or give another checkpoint path"
-        )
-
-
-class CheckpointCorruptError(CheckpointError):
-    """The file is not a checkpoint, or is damaged before its last record."""
 
 
 class Checkpoint:
@@ -105,9 +85,14 @@ class Checkpoint:
     idempotent). What survives is always a prefix of the marks in the order they were
     made. Not thread-safe: use it from the event loop of the bulk run.
 
+    **One run at a time**: an open checkpoint is locked (``flock`` on ``<path>.lock``);
+    another :meth:`open` of it, in any process, raises :class:`CheckpointLockedError`
+    until :meth:`close`. A dead process's lock is free (not on Windows).
+
     Attributes:
         path: The checkpoint file.
         fingerprint, source: The input it is bound to, and a description of it.
+        destination: Where the input is written, if given to :meth:`open` (or recorded).
         resumed_done: How many indexes were already done when it was opened.
     """
 
@@ -116,7 +101,10 @@ class Checkpoint:
         self.path = path
         self.fingerprint = fingerprint
         self.source = source
+        self.destination: dict[str, str] | None = None
         self.resumed_done = 0
+        self._lock = CheckpointLock(path)
+        self._on_disk = True
         self._flush_every = max(1, flush_every)
         self._flush_interval = flush_interval
         self._done = DoneSet()
@@ -133,23 +121,29 @@ class Checkpoint:
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], fingerprint: str, *,
-             source: str | None = None, flush_every: int = 64,
-             flush_interval: float = 0.2) -> Self:
+             source: str | None = None, destination: Mapping[str, str] | None = None,
+             flush_every: int = 64, flush_interval: float = 0.2) -> Self:
         """Open (or create) the checkpoint at ``path`` for the input named by ``fingerprint``.
 
-        A missing or empty file starts a new checkpoint. An existing one resumes, after
-        checking its fingerprint and dropping a torn last record.
+        A missing or empty (0-byte) file starts a new checkpoint. An existing one
+        resumes, after checking its fingerprint (and destination) and dropping a torn
+        last record; a file with no valid header (all zero bytes, say) is damage.
 
         Args:
             path: The checkpoint file.
             fingerprint: Names the input exactly (see the class docs).
             source: A human description of the input, quoted when a later run with
                 another fingerprint is refused (default: the fingerprint).
+            destination: Where the items go, and what changes how they are stored
+                (``{"application_id": "7", "ttl": "3600"}``): recorded, and on resume any
+                difference (or none recorded) raises :class:`CheckpointDestinationError`.
             flush_every: Write once this many marks are pending (default 64).
             flush_interval: Or this many seconds after the first pending mark (0.2).
 
         Raises:
             CheckpointMismatchError: The file was made for another fingerprint.
+            CheckpointDestinationError: It was made for another ``destination``.
+            CheckpointLockedError: Another run (any process) has it open.
             CheckpointCorruptError: The file is not a checkpoint or is damaged inside.
             OSError: It cannot be read or written.
         """
@@ -157,21 +151,25 @@ class Checkpoint:
             raise ValueError("fingerprint must be a non-empty str")
         cp = cls(Path(path), fingerprint, source or fingerprint,
                  flush_every=flush_every, flush_interval=flush_interval)
-        cp._load()
+        cp.destination = dict(destination) if destination is not None else None
+        cp._lock.acquire()
+        try:
+            cp._load(destination is not None)
+        except BaseException:
+            cp.close()
+            raise
         return cp
 
     @staticmethod
     def file_fingerprint(path: str | os.PathLike[str]) -> str:
         """``sha256:<hex>:<size>`` of a file's bytes: any change to the file changes it."""
-        digest = hashlib.sha256()
-        size = 0
+        fingerprint = Fingerprinter()
         with open(path, "rb") as f:
             while chunk := f.read(1 << 20):
-                digest.update(chunk)
-                size += len(chunk)
-        return f"sha256:{digest.hexdigest()}:{size}"
+                fingerprint.update(chunk)
+        return fingerprint.text()
 
-    def _load(self) -> None:
+    def _load(self, check_destination: bool = False) -> None:
         try:
             data = self.path.read_bytes()
         except FileNotFoundError:
@@ -188,6 +186,7 @@ class Checkpoint:
             raise CheckpointMismatchError(
                 self.path, str(header.get("fingerprint")), str(header.get("source")),
                 self.fingerprint, self.source)
+        self._check_destination(header.get("destination"), check_destination)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         if good < len(data):  # a torn last record: cut it off before appending
             os.ftruncate(self._fd, good)
@@ -195,8 +194,18 @@ class Checkpoint:
         self._log_bytes = good
         self.resumed_done = self._done.count
 
+    def _check_destination(self, recorded: object, check: bool) -> None:
+        kept = recorded if isinstance(recorded, dict) else None
+        if not check:  # keep what is recorded, for the snapshots' headers
+            self.destination = kept
+        elif recorded != self.destination:
+            assert self.destination is not None
+            raise CheckpointDestinationError(self.path, self.fingerprint, self.source,
+                                             kept, self.destination)
+
     def _header(self) -> bytes:
-        return header_record(self.fingerprint, self.source, int(time.time()))
+        return header_record(self.fingerprint, self.source, int(time.time()),
+                             self.destination)
 
     # --- the done set ----------------------------------------------------------------
 
@@ -321,8 +330,23 @@ class Checkpoint:
 
     # --- closing ---------------------------------------------------------------------
 
+    @property
+    def on_disk(self) -> bool:
+        """Whether :attr:`path` names the file this checkpoint writes (or, once closed,
+        did when it was closed): ``False`` if it was deleted or replaced meanwhile."""
+        with self._fd_lock:
+            if self._fd is not None:
+                self._on_disk = same_file(self.path, self._fd)
+        return self._on_disk
+
     def close(self) -> None:
-        """Write what is pending and close the file. Idempotent."""
+        """Write what is pending, close the file and release the lock. Idempotent."""
+        try:
+            self._close_log()
+        finally:
+            self._lock.release()
+
+    def _close_log(self) -> None:
         try:
             if self._fd is not None:
                 self.flush_sync()
@@ -330,6 +354,7 @@ class Checkpoint:
             if self._writer is not None:
                 self._writer.shutdown(wait=True)
                 self._writer = None
+            _ = self.on_disk  # noted while the file is open, for after
             with self._fd_lock:
                 if self._fd is not None:
                     os.close(self._fd)
@@ -337,11 +362,14 @@ class Checkpoint:
 
     def remove(self) -> None:
         """Close and delete the checkpoint file: the input is done, start afresh."""
-        with contextlib.suppress(CheckpointError):
-            self.close()
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
-        fsync_dir(self.path.parent)
+        try:
+            with contextlib.suppress(CheckpointError):
+                self._close_log()
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+            fsync_dir(self.path.parent)
+        finally:  # deleted while still locked: no run can open it half removed
+            self._lock.release()
 
     def __enter__(self) -> Self:
         return self

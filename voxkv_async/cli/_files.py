@@ -30,11 +30,17 @@ line number and the rest goes on; --rejects OUT keeps every row not written, in 
 input's format, with its original line (_line) and reason (_error): 'voxkv import OUT'
 retries exactly those. Duplicate keys: the last row wins, and they are counted.
 
+FILE may be a pipe (<(cmd), a named pipe, /dev/stdin): it is read once. A failed or
+rejected row whose key a later row wrote is left out of OUT (it would put the older
+value back), and counted as superseded.
+
 --checkpoint PATH makes the job resumable: every row confirmed written is recorded
 durably, and after any interruption (Ctrl-C, SIGTERM, a crash, a power loss) the same
 command sends only the rows not confirmed before. The checkpoint is bound to the
-file's SHA-256: any change to the file refuses it. It is removed once every row is
-written."""
+SHA-256 of the file's bytes and to the destination (endpoint, account, application,
+--ttl): another file or destination is refused. It needs a regular file (a pipe
+cannot be read again), is locked while a run uses it, and is removed once every row
+is written."""
 
 _EXPORT = """\
 Write every item whose key starts with PREFIX as JSON Lines ({"key", "value",

@@ -4,8 +4,15 @@ The rows are read lazily (JSON Lines or CSV, see :mod:`._rows` and :mod:`._csvro
 streamed to ``set_many``; a record that cannot be a row is rejected on the spot and the
 rest goes on. With ``--checkpoint PATH`` each row confirmed written is recorded by its
 ordinal (see :class:`~voxkv_async.Checkpoint`), so running the same command again after
-any interruption sends only the rows not confirmed before; the checkpoint is bound to
-the file's SHA-256, and removed once every row is written.
+any interruption sends only the rows not confirmed before. The checkpoint is bound to
+the SHA-256 of the bytes read (through the one open file, see :mod:`._input`: a pipe is
+refused, since it cannot be read again) and to the destination (endpoint, account,
+application, ``--ttl``); it is locked while in use, and removed once every row is written.
+
+A row superseded by a later row of its key that was written (or recorded written) is
+left out of the rejects file: importing it again would put back the older value (see
+:mod:`._rejects`). The rows of one key are recorded in input order, so a resumed run
+never finds a later row of a key done and an earlier one not.
 
 Duplicate keys: the engine applies the rows of one key in input order, so the last row
 wins; they are counted from 8-byte key hashes kept for the rows sent (8 MB per million
@@ -19,10 +26,10 @@ import time
 from array import array
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from .._bulk import BulkAbortedError, BulkFailure, BulkReport
-from .._bulk.checkpoint import Checkpoint
+from .._bulk.checkpoint import Checkpoint, CheckpointLockedError
 from .._validation import TTL_MAX
 from ._connection import (
     EXIT_ABORTED,
@@ -33,7 +40,9 @@ from ._connection import (
     is_stdio,
 )
 from ._csvrows import CsvInputError, read_csv, read_header
-from ._jobs import Bar, command_line, count_lines, finish, open_input, run_job, show_progress
+from ._destination import destination_of
+from ._input import InputFile, check_regular
+from ._jobs import Bar, command_line, finish, run_job, show_progress
 from ._keytable import count_repeats
 from ._rejects import Rejects, check_distinct
 from ._rows import Reject, Row, RowRules, read_jsonl, read_lines
@@ -46,7 +55,9 @@ class _Feed:
 
     Rejects go to the rejects file; rows a checkpoint records as done are skipped. The
     engine knows items by their index in what it was fed, the checkpoint by their
-    ordinal in the file: this maps one to the other for the rows in flight.
+    ordinal in the file: this maps one to the other for the rows in flight. It is the
+    engine's checkpoint even without ``--checkpoint``: each row written is told to the
+    rejects file, which then leaves out the earlier rows of its key.
     """
 
     def __init__(self, records: Iterator[Row | Reject], rejects: Rejects,
@@ -55,7 +66,6 @@ class _Feed:
         self._rejects = rejects
         self._checkpoint = checkpoint
         self._in_flight: dict[int, Row] = {}
-        self._failed: dict[str, int] = {}  # key -> ordinal of a row of it that failed
         self._hashes = array("q")
         self.read = 0
         self.rejected = 0
@@ -70,9 +80,9 @@ class _Feed:
                 self._rejects.reject(record)
             elif checkpoint is not None and checkpoint.is_done(record.ordinal):
                 self.skipped += 1
+                self._rejects.written(record.key, record.ordinal)  # by an earlier run
             else:
-                if checkpoint is not None:
-                    self._in_flight[len(self._hashes)] = record
+                self._in_flight[len(self._hashes)] = record
                 self._hashes.append(hash(record.key))
                 yield record
 
@@ -83,14 +93,17 @@ class _Feed:
 
     def mark_done(self, index: int) -> None:
         row = self._in_flight.pop(index, None)
-        if row is None or self._checkpoint is None:
+        if row is None:
             return
-        self._checkpoint.mark_done(row.ordinal)
-        # An earlier row of this key that failed is superseded: the file's last row for
-        # the key is written, so a resumed run must not send the earlier one again.
-        earlier = self._failed.pop(row.key, None) if self._failed else None
-        if earlier is not None and earlier < row.ordinal:
-            self._checkpoint.mark_done(earlier)
+        # The earlier rows of this key that failed are superseded: a resumed run must
+        # not send them again. Recorded *before* this row: what survives a crash is a
+        # prefix of the marks, so a resumed run never finds this row done and an
+        # earlier one of its key not (it would send the older value last).
+        superseded = self._rejects.written(row.key, row.ordinal)
+        if self._checkpoint is not None:
+            for ordinal in superseded:
+                self._checkpoint.mark_done(ordinal)
+            self._checkpoint.mark_done(row.ordinal)
 
     async def flush(self) -> None:
         if self._checkpoint is not None:
@@ -101,8 +114,6 @@ class _Feed:
         row = failure.item
         assert isinstance(row, Row)  # the feed yields only rows
         self._rejects.failure(row, failure.error)
-        if self._checkpoint is not None:
-            self._failed[row.key] = row.ordinal
 
     def duplicates(self) -> int:
         """Rows sent whose key an earlier row sent had too."""
@@ -119,7 +130,8 @@ class _ImportJob:
         self.fmt = _format_of(args)
         _check_flags(args)
         self.checkpoint: Checkpoint | None = None
-        self.stream: IO[bytes] = open_input(self.path)
+        self.input = InputFile(self.path)
+        self.stream = self.input.stream
         try:
             self.header = self._read_header()
             self.checkpoint = self._open_checkpoint()
@@ -127,8 +139,8 @@ class _ImportJob:
             self._close_inputs()
             raise
         progress = show_progress(args)
-        total = None if is_stdio(self.path) or not progress else (
-            max(0, count_lines(self.path) - (self.header is not None)))
+        lines = self.input.count_lines() if progress else None
+        total = None if lines is None else max(0, lines - (self.header is not None))
         self.bar = Bar(progress, total, "import")
         self.rejects = Rejects(args.rejects, self.fmt, self.header, str(self.path),
                                self.bar.write)
@@ -151,11 +163,15 @@ class _ImportJob:
         path: Path | None = self.args.checkpoint
         if path is None:
             return None
-        size = self.path.stat().st_size
+        self.input.require_regular("--checkpoint")  # a pipe now, if not when checked
         # The format is part of it: the same bytes read as CSV have other rows.
-        fingerprint = f"{Checkpoint.file_fingerprint(self.path)}:{self.fmt}"
-        return Checkpoint.open(path, fingerprint,
-                               source=f"{self.path.resolve()} ({size} bytes, {self.fmt})")
+        fingerprint = f"{self.input.fingerprint()}:{self.fmt}"
+        source = f"{self.path.resolve()} ({self.input.size} bytes, {self.fmt})"
+        try:
+            return Checkpoint.open(path, fingerprint, source=source,
+                                   destination=destination_of(self.args))
+        except CheckpointLockedError as exc:
+            raise UsageError(str(exc)) from None
 
     async def run(self) -> None:
         args = self.args
@@ -166,8 +182,7 @@ class _ImportJob:
                     rate_limit=args.rate, report=self.report,
                     outage_tolerance=args.give_up_after,
                     progress=self._progress, progress_interval=0.2,
-                    on_failure=self.feed.on_failure,
-                    checkpoint=self.feed if self.checkpoint is not None else None)
+                    on_failure=self.feed.on_failure, checkpoint=self.feed)
             except BulkAbortedError as exc:
                 self.aborted = exc
 
@@ -186,7 +201,9 @@ class _ImportJob:
         self.bar.close()
         self.rejects.close()
         not_done = feed.read - feed.rejected - feed.skipped - report.done + (rest or 0)
-        complete = not_done == 0 and report.failed == 0 and feed.rejected == 0
+        # Superseded rows do not count: the file's last row of their key is written.
+        complete = (not_done == 0 and not self.input.changed
+                    and report.failed + feed.rejected == self.rejects.superseded)
         code = (exit_signal if signum is not None else EXIT_ABORTED if self.aborted
                 else EXIT_OK if complete else EXIT_PARTIAL)
         removed = self._settle_checkpoint(complete and not stopped)
@@ -196,26 +213,28 @@ class _ImportJob:
 
     def _summary(self, code: int, not_done: int, rest: int | None,
                  removed: bool) -> dict[str, Any]:
-        feed, report, aborted = self.feed, self.report, self.aborted
+        feed, report, aborted, checkpoint = self.feed, self.report, self.aborted, self.checkpoint
         return {
             "command": "import", "status": _status(code), "exit_code": code,
             "input": str(self.path), "format": self.fmt, "rows": feed.read + (rest or 0),
             "written": report.succeeded, "failed": report.failed,
             "rejected": feed.rejected, "skipped": feed.skipped,
+            "superseded": self.rejects.superseded,
             "duplicates": feed.duplicates(), "not_done": not_done,
-            "rest_of_input_unread": rest is None,
-            "rejects": str(self.args.rejects) if self.rejects.count and self.args.rejects
+            "rest_of_input_unread": rest is None, "input_changed": self.input.changed,
+            "rejects": str(self.args.rejects) if self.rejects.kept and self.args.rejects
             else None,
-            "checkpoint": str(self.checkpoint.path) if self.checkpoint else None,
+            "checkpoint": str(checkpoint.path) if checkpoint else None,
             "checkpoint_removed": removed,
+            "checkpoint_kept": bool(checkpoint and not removed and checkpoint.on_disk),
             "error": f"{type(aborted.cause).__name__}: {aborted.cause}" if aborted else None,
             "resume": None if code == EXIT_OK else self._resume_hint(),
             "elapsed": round(time.monotonic() - self.started, 3),
         }
 
     def _count_rest(self) -> int | None:
-        """Records after the last one read (``None`` for standard input: not read)."""
-        if is_stdio(self.path):
+        """Records after the last one read (``None`` for a pipe: it is not read on)."""
+        if not self.input.regular:
             return None
         if self.header is not None:
             return sum(1 for _ in read_csv(self.stream, self.header, self.rules))
@@ -244,14 +263,28 @@ class _ImportJob:
                 f"{summary['not_done']} not done")
         elif self.aborted is not None:
             say(f"voxkv import: could not proceed: {summary['error']}")
-        if self.checkpoint is not None and not summary["checkpoint_removed"]:
-            say(f"voxkv import: checkpoint kept: {self.checkpoint.path} "
-                f"({self.checkpoint.done_count} rows recorded as written)")
+        if summary["input_changed"]:
+            say(f"voxkv import: {self.path} changed while it was read (rewritten in place): "
+                "the rows sent may mix two versions; run again once it no longer changes")
+        self._explain_checkpoint(summary)
         if summary["exit_code"] == EXIT_PARTIAL and summary["rejects"]:
             say(f"voxkv import: the rows not written are in {summary['rejects']}, each with "
                 f"its line and error: fix them and run: voxkv import {summary['rejects']}")
         elif summary["exit_code"] not in (EXIT_OK, EXIT_PARTIAL):
             say(f"voxkv import: to resume: {summary['resume']}")
+
+    def _explain_checkpoint(self, summary: dict[str, Any]) -> None:
+        checkpoint = self.checkpoint
+        if checkpoint is None or summary["checkpoint_removed"]:
+            return
+        if summary["checkpoint_kept"]:
+            self.bar.write(f"voxkv import: checkpoint kept: {checkpoint.path} "
+                           f"({checkpoint.done_count} rows recorded as written)")
+        else:
+            self.bar.write(f"voxkv import: checkpoint {checkpoint.path} is GONE: it was "
+                           "deleted or replaced during the run, so the "
+                           f"{checkpoint.done_count} rows it recorded as written are not "
+                           "recorded anywhere: the same command sends every row again")
 
     def close(self) -> None:
         self.bar.close()
@@ -260,8 +293,7 @@ class _ImportJob:
     def _close_inputs(self) -> None:
         if self.checkpoint is not None:
             self.checkpoint.close()
-        if not is_stdio(self.path):
-            self.stream.close()
+        self.input.close()
 
 
 def _check_flags(args: argparse.Namespace) -> None:
@@ -279,6 +311,7 @@ def _check_flags(args: argparse.Namespace) -> None:
                                                    "checkpoint": args.checkpoint})
     if args.checkpoint is not None:
         check_distinct(args.checkpoint, "--checkpoint", {"input": args.file})
+        check_regular(args.file, "--checkpoint")  # before opening: a pipe is not drained
 
 
 def _format_of(args: argparse.Namespace) -> str:
@@ -294,12 +327,15 @@ def _status(code: int) -> str:
 
 def _line(s: dict[str, Any]) -> str:
     parts = [f"{s['written']} written", f"{s['failed']} failed", f"{s['rejected']} rejected"]
+    if s["superseded"]:
+        parts.append(f"{s['superseded']} of them superseded (a later row of the key was "
+                     "written: not in the rejects file)")
     if s["skipped"]:
         parts.append(f"{s['skipped']} skipped (written before)")
     if s["duplicates"]:
         parts.append(f"{s['duplicates']} duplicate keys (the last row wins)")
     if s["not_done"] or s["rest_of_input_unread"]:
-        unread = " + the unread rest of stdin" if s["rest_of_input_unread"] else ""
+        unread = " + the unread rest of the input" if s["rest_of_input_unread"] else ""
         parts.append(f"{s['not_done']} not done{unread}")
     rate = s["written"] / s["elapsed"] if s["elapsed"] > 0 else 0.0
     tail = f" in {s['elapsed']:.1f} s ({rate:.0f} rows/s)"

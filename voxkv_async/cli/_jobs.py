@@ -30,7 +30,6 @@ __all__ = [
     "Bar",
     "Interrupts",
     "command_line",
-    "count_lines",
     "finish",
     "open_input",
     "show_progress",
@@ -161,28 +160,38 @@ def finish(args: argparse.Namespace, summary: dict[str, Any], line: str) -> int:
 
 
 def command_line(args: argparse.Namespace) -> str:
-    """The command line that ``args`` came from, in canonical form (to resume with)."""
+    """The command line that ``args`` came from, in canonical form (to resume with).
+
+    Options first, then ``--`` and the positionals (a file named ``-x`` stays a file);
+    an option value that starts with ``-`` is given as ``--flag=value``.
+    """
     parser: argparse.ArgumentParser = args.command_parser
     words = ["voxkv"] + (["--uvloop"] if getattr(args, "uvloop", False) else [])
     words.append(args.command)
-    actions = sorted(parser._actions, key=lambda a: bool(a.option_strings))  # positionals first
-    for action in actions:
-        words += _words(action, getattr(args, action.dest, None))
-    return shlex.join(words)
+    positionals: list[str] = []
+    for action in parser._actions:
+        value = getattr(args, action.dest, None)
+        if isinstance(action, argparse._HelpAction) or value == action.default:
+            continue
+        if action.option_strings:
+            words += _option_words(action, value)
+        else:
+            positionals.append(str(value))
+    if any(p.startswith("-") and p != "-" for p in positionals):
+        words.append("--")
+    return shlex.join(words + positionals)
 
 
-def _words(action: argparse.Action, value: Any) -> list[str]:
-    if isinstance(action, argparse._HelpAction) or value == action.default:
-        return []
-    if not action.option_strings:
-        return [str(value)]
-    flag = action.option_strings[-1] if action.option_strings[-1].startswith("--") \
-        else action.option_strings[0]
+def _option_words(action: argparse.Action, value: Any) -> list[str]:
+    longs = [o for o in action.option_strings if o.startswith("--")]
     if isinstance(action, argparse.BooleanOptionalAction):
-        return [flag if value else "--no-" + flag.removeprefix("--")]
+        # option_strings is ["--flag", "--no-flag"]
+        return [action.option_strings[0] if value else action.option_strings[1]]
+    flag = longs[0] if longs else action.option_strings[0]
     if action.nargs == 0:
         return [flag]
-    return [flag, str(value)]
+    text = str(value)
+    return [f"{flag}={text}"] if text.startswith("-") else [flag, text]
 
 
 def open_input(path: Path, what: str = "input") -> IO[bytes]:
@@ -194,13 +203,3 @@ def open_input(path: Path, what: str = "input") -> IO[bytes]:
     except OSError as exc:
         raise UsageError(f"cannot read the {what} {path}: {exc.strerror or exc}") from None
 
-
-def count_lines(path: Path) -> int:
-    """Lines in a file (a last line without a newline counts), for a progress total."""
-    n = 0
-    last = b"\n"
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            n += chunk.count(b"\n")
-            last = chunk[-1:]
-    return n + (last != b"\n")

@@ -7,6 +7,14 @@ and ``_error`` (the latest reason); a record that could not be parsed is kept as
 text in ``_raw`` (``_raw_base64`` for bytes that are not UTF-8), which ``import`` parses
 again. So ``voxkv import rejects.jsonl`` retries exactly those rows, and what still fails
 lands in the next rejects file with its original line and its new reason.
+
+**Superseded rows are left out.** A row (failed, or rejected while reading) whose key a
+later row of the input wrote, in this run or one a checkpoint recorded, is not offered
+for re-import: importing it would put the older value back over the newer one. It is
+still shown and counted (:attr:`Rejects.superseded`). Rejects are written as they come
+and a later row of their key may be written after; the file is rewritten once at the end
+without the superseded ones (removed if none is left), so memory holds only the keys of
+the rejects, never their values.
 """
 
 from __future__ import annotations
@@ -46,6 +54,10 @@ class Rejects:
                  input_name: str, show: Callable[[str], None]) -> None:
         self.path = path
         self.count = 0
+        #: Rejects left out: a later row of their key was written.
+        self.superseded = 0
+        self._by_key: dict[str, list[tuple[int, int]]] = {}  # key -> [(ordinal, number)]
+        self._dropped: set[int] = set()  # their numbers among the records written
         self._fmt = fmt
         self._columns = [c for c in (header or ["key", "value"]) if c not in META_FIELDS]
         self._input = input_name
@@ -53,14 +65,41 @@ class Rejects:
         self._file: IO[str] | None = None
         self._csv: Any = None
 
+    @property
+    def kept(self) -> int:
+        """The rejects offered for re-import (not superseded)."""
+        return self.count - self.superseded
+
     def reject(self, reject: Reject) -> None:
         """A record that was not sent (it did not parse or validate)."""
+        key = reject.record.get("key")
+        if isinstance(key, str):
+            self._note(key, reject.ordinal)
         where = reject.physical_line or reject.line
         self._add(where, reject.line, reject.error, reject.record)
 
     def failure(self, row: Row, error: BaseException) -> None:
         """A row the API did not take."""
+        self._note(row.key, row.ordinal)
         self._add(0, row.line, _one_line(error), row.record)
+
+    def written(self, key: str, ordinal: int) -> list[int]:
+        """Row ``ordinal`` of ``key`` is written: the ordinals of the earlier rejects of
+        ``key``, now superseded (left out of the file)."""
+        earlier = self._by_key.get(key) if self._by_key else None
+        if not earlier:
+            return []
+        gone = [(o, n) for o, n in earlier if o < ordinal]
+        if len(gone) == len(earlier):
+            del self._by_key[key]
+        else:
+            earlier[:] = [(o, n) for o, n in earlier if o >= ordinal]
+        self.superseded += len(gone)
+        self._dropped.update(n for _, n in gone)
+        return [o for o, _ in gone]
+
+    def _note(self, key: str, ordinal: int) -> None:
+        self._by_key.setdefault(key, []).append((ordinal, self.count))
 
     def _add(self, physical: int, line: int, error: str, record: dict[str, Any]) -> None:
         self.count += 1
@@ -92,15 +131,42 @@ class Rejects:
         return self._file
 
     def close(self) -> None:
-        """Write everything out (fsynced) and say how many were not shown."""
+        """Write everything out (fsynced, without the superseded rows) and say how many
+        were not shown."""
         if self.count > SHOWN:
             self._show(f"... and {self.count - SHOWN} more rejected rows"
                        + (f" (all in {self.path})" if self.path else ""))
-        if self._file is not None:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
-            self._file = None
+        if self._file is None:
+            return
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        self._file = None
+        if self._dropped:
+            self._rewrite()
+
+    def _rewrite(self) -> None:
+        """The file again without the superseded records (removed if none is left)."""
+        assert self.path is not None
+        if not self.kept:
+            self.path.unlink()
+            return
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        with self.path.open(encoding="utf-8", newline="") as old, \
+                tmp.open("w", encoding="utf-8", newline="") as new:
+            if self._csv is not None:
+                reader, writer = csv.reader(old), csv.writer(new, lineterminator="\n")
+                writer.writerow(next(reader))  # the header
+                for number, fields in enumerate(reader):
+                    if number not in self._dropped:
+                        writer.writerow(fields)
+            else:
+                for number, line in enumerate(old):  # json.dumps leaves no raw \r or \n
+                    if number not in self._dropped:
+                        new.write(line)
+            new.flush()
+            os.fsync(new.fileno())
+        os.replace(tmp, self.path)
 
 
 def _one_line(error: BaseException) -> str:
