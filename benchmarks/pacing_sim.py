@@ -25,7 +25,7 @@ from typing import Any
 
 # Run from the repository root (python -m benchmarks.pacing_sim): tests/ is importable.
 from tests.bulk._sim import Pacer, Run, Server, VirtualClock, simulate
-from voxkv_async._bulk.pacing import AdaptiveRate
+from voxkv_async._bulk.pacing import AdaptiveRate, PacingTuning
 
 # --- the baseline: the controller of voxkv_async before issue 10, unchanged --------------
 # (voxkv_async/_bulk.py at 68c7f50, class AdaptiveRate; only its name differs here.)
@@ -166,7 +166,7 @@ Maker = Callable[[VirtualClock], Pacer | None]
 Figures = dict[str, Any]
 
 CONTROLLERS: dict[str, Callable[..., Maker]] = {
-    "new": lambda **tuning: lambda clock: AdaptiveRate(clock=clock, **tuning),
+    "new": lambda **tuning: lambda clock: AdaptiveRate(clock=clock, tuning=PacingTuning(**tuning)),
     "baseline": lambda **tuning: lambda clock: BotocoreStyleRate(clock=clock),
     "off": lambda **tuning: lambda clock: None,
 }

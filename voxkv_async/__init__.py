@@ -21,6 +21,7 @@ from ._bulk import (
     CheckpointLockedError,
     CheckpointMismatchError,
     KeysInput,
+    PacingTuning,
     SetInput,
 )
 from ._cache import ReadCache
@@ -49,10 +50,26 @@ from ._errors import (
     VoxKVError,
     WrongEventLoopError,
 )
+from ._events import (
+    AttemptEnded,
+    AttemptHook,
+    AuthRetried,
+    CacheHit,
+    CacheMiss,
+    CallEnded,
+    CallStarted,
+    Coalesced,
+    Event,
+    EventStream,
+    RetryRefused,
+    RetryScheduled,
+    Subscriber,
+    TokenSigned,
+)
 from ._mock_transport import MockTransport
 from ._models import KeyInfo, KeyValueItem
 from ._namespace import Namespace
-from ._retry import AttemptHook, RetryPolicy
+from ._retry import RetryPolicy
 from ._stats import Stats
 from ._transports import Request, Response, Transport
 from ._version import VERSION as __version__
@@ -66,13 +83,19 @@ __all__ = [
     "AiohttpTransport",
     "ApiError",
     "ApplicationNotFoundError",
+    "AttemptEnded",
     "AttemptHook",
+    "AuthRetried",
     "AuthenticationError",
     "BulkAbortedError",
     "BulkError",
     "BulkFailure",
     "BulkOptions",
     "BulkReport",
+    "CacheHit",
+    "CacheMiss",
+    "CallEnded",
+    "CallStarted",
     "Checkpoint",
     "CheckpointCorruptError",
     "CheckpointDestinationError",
@@ -80,11 +103,14 @@ __all__ = [
     "CheckpointLockedError",
     "CheckpointMismatchError",
     "ClientClosedError",
+    "Coalesced",
     "Codec",
     "ConnectError",
     "Credentials",
     "CredentialsError",
     "DecodeError",
+    "Event",
+    "EventStream",
     "IncompleteResponseError",
     "InvalidArgumentError",
     "JsonCodec",
@@ -94,6 +120,7 @@ __all__ = [
     "Limits",
     "MockTransport",
     "Namespace",
+    "PacingTuning",
     "PermissionDeniedError",
     "ProtocolError",
     "RateLimitedError",
@@ -102,12 +129,16 @@ __all__ = [
     "RequestTimeoutError",
     "Response",
     "RetryPolicy",
+    "RetryRefused",
+    "RetryScheduled",
     "ServerError",
     "SetInput",
     "Stats",
+    "Subscriber",
     "TLSVerificationError",
     "Timeouts",
     "TokenSettings",
+    "TokenSigned",
     "Transport",
     "TransportError",
     "ValidationError",

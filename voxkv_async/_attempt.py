@@ -14,7 +14,6 @@ from yarl import URL
 
 from . import _wire
 from ._errors import ClientClosedError
-from ._stats import Stats
 from ._transports import Request, Transport
 
 __all__ = ["Attempt"]
@@ -26,16 +25,13 @@ class Attempt:
     Args:
         transport: Moves the bytes.
         base_url: The API root (``.../platform_api``).
-        stats: Counters (``requests``).
         user_agent: The ``User-Agent`` header.
     """
 
-    __slots__ = ("_closed", "_headers", "_stats", "_transport", "_urls", "_user_agent")
+    __slots__ = ("_closed", "_headers", "_transport", "_urls", "_user_agent")
 
-    def __init__(self, transport: Transport, base_url: URL, stats: Stats, *,
-                 user_agent: str) -> None:
+    def __init__(self, transport: Transport, base_url: URL, *, user_agent: str) -> None:
         self._transport = transport
-        self._stats = stats
         self._user_agent = user_agent
         self._closed = False
         self._urls = {m: str(base_url / m) for m in _wire.METHODS}
@@ -58,15 +54,17 @@ class Attempt:
             await self._transport.aclose()
 
     async def __call__(self, method: str, body: str, key: str | None, authorization: str,
-                       time_limit: float) -> object:
-        """The ``result`` of ``method``'s answer to ``body``, or the error it decodes to."""
+                       time_limit: float) -> tuple[int, object]:
+        """The HTTP status and the ``result`` of ``method``'s answer to ``body``, or the
+        error it decodes to. (Requests are counted from the event stream: each attempt,
+        and each re-signed repeat.)"""
         if self._closed:
             self.check_open()
         request = Request(method, self._urls[method], self._headers_for(authorization),
                           body.encode())
-        self._stats.requests += 1
         response = await self._transport.send(request, timeout=time_limit)
-        return _wire.decode(response.status, response.content, response.headers, method, key)
+        status = response.status
+        return status, _wire.decode(status, response.content, response.headers, method, key)
 
     def _headers_for(self, authorization: str) -> Mapping[str, str]:
         """The request headers for a token, built once per token rather than per call

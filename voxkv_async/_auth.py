@@ -22,8 +22,8 @@ import jwt
 
 from ._credentials import Credentials
 from ._errors import CLOCK_CODES, RESIGN_CODES, AuthenticationError, ValidationError, timed_out
+from ._events import AuthRetried, EventStream, TokenSigned
 from ._httpdate import parse_http_date
-from ._stats import Stats
 
 __all__ = ["Signed", "TokenCache", "TokenSettings", "check_account_id"]
 
@@ -31,7 +31,7 @@ logger = logging.getLogger("voxkv_async")
 
 Clock = Callable[[], float]
 #: The next link: ``send(method, body, key, authorization, time_limit)`` -> the result.
-Send = Callable[[str, str, str | None, str, float], Awaitable[object]]
+Send = Callable[[str, str, str | None, str, float], Awaitable[tuple[int, object]]]
 
 
 @attrs.frozen
@@ -65,8 +65,7 @@ class TokenCache:
         credentials: The account to sign for.
         settings: Lifetime, back-dating and refresh margin.
         clock: Returns the current Unix time; inject a fake one in tests.
-        stats: The counters to count signings in (``stats.token_signings``): the
-            client's, so ``kv.stats`` and :attr:`signings` are one counter.
+        events: The client's event stream, told of every signing (:class:`TokenSigned`).
         account_id: Sign for this account instead of the credentials' own: a parent
             account acting for a child puts the child's id in ``iss`` and keeps its own
             key and ``kid``, as every official SDK's account-id override does.
@@ -75,6 +74,7 @@ class TokenCache:
     __slots__ = (
         "_clock",
         "_credentials",
+        "_events",
         "_exp",
         "_header",
         "_iat",
@@ -82,7 +82,7 @@ class TokenCache:
         "_offset",
         "_refresh_at",
         "_settings",
-        "_stats",
+        "_signings",
         "_token",
     )
 
@@ -92,14 +92,15 @@ class TokenCache:
         settings: TokenSettings | None = None,
         *,
         clock: Clock = time.time,
-        stats: Stats | None = None,
+        events: EventStream | None = None,
         account_id: int | str | None = None,
     ) -> None:
         self._credentials = credentials
         self._issuer = credentials.issuer if account_id is None else str(account_id)
         self._settings = settings or TokenSettings()
         self._clock = clock
-        self._stats = stats if stats is not None else Stats()
+        self._events = events if events is not None else EventStream()
+        self._signings = 0
         self._token = ""
         self._header = ""
         self._refresh_at = float("-inf")
@@ -113,7 +114,7 @@ class TokenCache:
     @property
     def signings(self) -> int:
         """How many tokens were signed so far."""
-        return self._stats.token_signings
+        return self._signings
 
     @property
     def issuer(self) -> str:
@@ -175,7 +176,8 @@ class TokenCache:
         self._header = "Bearer " + token
         # Refresh in our own clock's terms: the token is good until exp - offset locally.
         self._refresh_at = exp - self._offset - s.refresh_margin
-        self._stats.token_signings += 1
+        self._signings += 1
+        self._events.emit(TokenSigned(exp))
         logger.debug("signed a new token (kid=%s, exp=%d)", self._credentials.key_id, exp)
 
 
@@ -185,19 +187,19 @@ class Signed:
     Args:
         tokens: The token cache.
         send: The next link, which sends one request with the ``Authorization`` given.
-        stats: Counters (``auth_retries``).
+        events: The client's event stream (told of each re-signed repeat).
     """
 
-    __slots__ = ("_send", "_stats", "tokens")
+    __slots__ = ("_events", "_send", "tokens")
 
-    def __init__(self, tokens: TokenCache, send: Send, stats: Stats) -> None:
+    def __init__(self, tokens: TokenCache, send: Send, events: EventStream) -> None:
         #: The token cache (its :attr:`~TokenCache.clock_offset` is what was learned).
         self.tokens = tokens
         self._send = send
-        self._stats = stats
+        self._events = events
 
     async def __call__(self, method: str, body: str, key: str | None,
-                       time_limit: float) -> object:
+                       time_limit: float) -> tuple[int, object]:
         """One attempt of ``method`` within ``time_limit`` s, the re-signed repeat included."""
         header = self.tokens.authorization()
         loop = asyncio.get_running_loop()
@@ -217,7 +219,7 @@ class Signed:
                 raise timed_out(method, "no time left to repeat with a new token",
                                 sent=False) from exc
             self.tokens.invalidate(header)
-            self._stats.auth_retries += 1
+            self._events.emit(AuthRetried(method, key))
             return await self._send(method, body, key, self.tokens.authorization(), left)
 
 

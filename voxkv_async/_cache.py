@@ -23,7 +23,7 @@ from ._models import KeyValueItem
 
 __all__ = ["MISS", "CacheStore", "ReadCache"]
 
-#: What :meth:`CacheStore.get` returns when it has nothing to serve.
+#: What :meth:`CacheStore.get` returns when it has nothing to serve (its only meaning).
 MISS = object()
 
 
@@ -56,13 +56,17 @@ class ReadCache:
 class CacheStore:
     """The cache itself: key -> ``(item or None, monotonic time it was stored)``.
 
+    Hits and misses are not counted here: the read path reports them as events
+    (``kv.stats.cache_hits``/``cache_misses``).
+
     Args:
         settings: Bounds and ages.
-        clock: Monotonic seconds, for ages (injectable in tests).
+        clock: Seconds, for ages: monotonic by default; the client passes its own clock
+            when it was given one, so a test's virtual clock ages the entries.
         wall: Unix seconds, compared with the items' ``expires_at``.
     """
 
-    __slots__ = ("_clock", "_entries", "_settings", "_wall", "hits", "misses")
+    __slots__ = ("_clock", "_entries", "_settings", "_wall")
 
     def __init__(
         self,
@@ -75,8 +79,6 @@ class CacheStore:
         self._clock = clock
         self._wall = wall
         self._entries: OrderedDict[str, tuple[KeyValueItem | None, float]] = OrderedDict()
-        self.hits = 0
-        self.misses = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -91,10 +93,8 @@ class CacheStore:
             if fresh and (item is None or item.expires_at is None
                           or item.expires_at > self._wall()):
                 self._entries.move_to_end(key)
-                self.hits += 1
                 return item
             del self._entries[key]
-        self.misses += 1
         return MISS
 
     def put(self, key: str, item: KeyValueItem | None) -> None:
@@ -110,7 +110,3 @@ class CacheStore:
     def drop(self, key: str) -> None:
         """Forget ``key``."""
         self._entries.pop(key, None)
-
-    def clear(self) -> None:
-        """Forget everything."""
-        self._entries.clear()

@@ -5,8 +5,9 @@ _send_single_request -> transport``):
 
 1. :class:`Caller` (here): the call. It checks that the call is on the event loop the
    client was opened on (:class:`~voxkv_async.WrongEventLoopError` otherwise) and a
-   per-call ``timeout=``, counts the call, turns a "no such key" error answer into
-   :data:`KEY_MISSING` where asked, and reports the call to OpenTelemetry when on.
+   per-call ``timeout=``, turns a "no such key" error answer into :data:`KEY_MISSING`
+   where asked, and reports the call and each attempt to the client's event stream
+   (:mod:`._events`, which feeds ``kv.stats``, attempt hooks and OpenTelemetry).
 2. :class:`~voxkv_async._retry.Retrier`: the deadline and the retries.
 3. :class:`~voxkv_async._auth.Signed`: the token, one re-signing on refusal, clock skew.
 4. :class:`~voxkv_async._attempt.Attempt`: one request built, sent, its answer decoded.
@@ -18,24 +19,45 @@ _send_single_request -> transport``):
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from typing import TypeVar
 
 from . import _wire
-from ._errors import ApiError, ProtocolError, ValidationError, VoxKVError, WrongEventLoopError
+from ._errors import (
+    ApiError,
+    ProtocolError,
+    RateLimitedError,
+    ValidationError,
+    VoxKVError,
+    WrongEventLoopError,
+)
+from ._events import AttemptEnded, CallEnded, CallStarted, EventStream
 from ._retry import Retrier, RetryPolicy
-from ._stats import Stats
-from ._telemetry import Telemetry
 from ._validation import check_count
 
-__all__ = ["KEY_MISSING", "Caller", "check_timeout", "walk"]
+__all__ = ["KEY_MISSING", "CallProgress", "Caller", "check_timeout", "walk"]
 
 T = TypeVar("T")
-#: The auth link: ``send(method, body, key, time_limit)`` makes one attempt.
-Send = Callable[[str, str, str | None, float], Awaitable[object]]
+#: The auth link: ``send(method, body, key, time_limit)`` makes one attempt; it returns
+#: the HTTP status of the answer and its ``result``.
+Send = Callable[[str, str, str | None, float], Awaitable[tuple[int, object]]]
 #: What :meth:`Caller.call` returns for an error answer that means "no such key".
 KEY_MISSING = object()
+
+
+class CallProgress:
+    """What one call's attempts have done so far (for :class:`CallEnded`, and for a
+    caller that shares the call and wants its last error when it stops waiting)."""
+
+    __slots__ = ("attempts", "last_error", "status", "throttles")
+
+    def __init__(self) -> None:
+        self.attempts = 0
+        self.throttles = 0
+        self.status: int | None = None
+        self.last_error: BaseException | None = None
 
 
 class Caller:
@@ -44,18 +66,15 @@ class Caller:
     Args:
         send: Makes one attempt (the auth link, then the attempt, then the transport).
         retrier: The deadline, the retry policy and budget.
-        stats: Counters.
-        telemetry: Spans and metrics, or ``None``.
+        events: The client's event stream.
     """
 
-    __slots__ = ("_retrier", "_send", "_stats", "_telemetry", "loop")
+    __slots__ = ("_events", "_retrier", "_send", "loop")
 
-    def __init__(self, send: Send, retrier: Retrier, stats: Stats,
-                 telemetry: Telemetry | None) -> None:
+    def __init__(self, send: Send, retrier: Retrier, events: EventStream) -> None:
         self._send = send
         self._retrier = retrier
-        self._stats = stats
-        self._telemetry = telemetry
+        self._events = events
         #: The event loop the client was opened on (first used on).
         self.loop: asyncio.AbstractEventLoop | None = None
 
@@ -80,38 +99,69 @@ class Caller:
         timeout: float | None = None,
         *,
         missing_ok: bool = False,
+        progress: CallProgress | None = None,
     ) -> object:
-        """Run one API call under the retry policy and count its outcome.
+        """Run one API call under the retry policy and report it to the event stream.
 
         With ``missing_ok``, an error answer that says the key does not exist returns
-        :data:`KEY_MISSING` instead of raising.
+        :data:`KEY_MISSING` instead of raising. ``progress``, if given, is kept up to
+        date attempt by attempt.
         """
         if self.loop is not asyncio.get_running_loop():
             self.bind_loop()
         if timeout is not None:
             check_timeout(timeout)
-        self._stats.calls += 1
-        attempt: Callable[[float], Awaitable[object]] = partial(self._send, method, body, key)
-        record = None if self._telemetry is None else self._telemetry.start(method, key)
-        if record is not None:
-            attempt = record.wrap(attempt)
+        events = self._events
+        events.emit(CallStarted(method, key))
+        if progress is None:
+            progress = CallProgress()
+        attempt = partial(self._attempt, progress, method, body, key)
+        started = time.perf_counter()
+        error: BaseException | None = None
         try:
             result = await self._retrier.call(attempt, method=method, key=key, policy=retry,
                                               deadline=timeout)
         except VoxKVError as exc:
             if not (missing_ok and isinstance(exc, ApiError) and _wire.means_missing(exc)):
-                self._stats.errors[type(exc).__name__] += 1
-                if record is not None:
-                    record.end(exc)
+                error = exc
                 raise
             result = KEY_MISSING
-        except BaseException as exc:  # cancelled: the span still ends
-            if record is not None:
-                record.end(exc)
+        except BaseException as exc:  # cancelled: the call still ends
+            error = exc
             raise
-        if record is not None:
-            record.end(None)
+        finally:
+            events.emit(CallEnded(method, key, progress.attempts, progress.throttles,
+                                  progress.status, error, time.perf_counter() - started))
         return result
+
+    async def _attempt(self, progress: CallProgress, method: str, body: str, key: str | None,
+                       time_limit: float) -> object:
+        """One attempt through the transport, reported as :class:`AttemptEnded`."""
+        progress.attempts += 1
+        started = time.perf_counter()
+        try:
+            status, result = await self._send(method, body, key, time_limit)
+        except BaseException as exc:
+            progress.status = _status_of(exc)
+            progress.last_error = exc
+            if isinstance(exc, RateLimitedError):
+                progress.throttles += 1
+            self._events.emit(AttemptEnded(
+                method, key, progress.attempts, progress.status, exc,
+                time.perf_counter() - started,
+                getattr(exc, "may_have_applied", True)))
+            raise
+        progress.status = status
+        self._events.emit(AttemptEnded(method, key, progress.attempts, status, None,
+                                       time.perf_counter() - started, True))
+        return result
+
+
+def _status_of(exc: BaseException) -> int | None:
+    """The HTTP status of the answer an attempt failed on; ``None`` without an answer."""
+    if isinstance(exc, ApiError | ProtocolError):
+        return exc.status or None  # 0: the answer broke off before its status counted
+    return None
 
 
 def check_timeout(timeout: object) -> None:

@@ -30,16 +30,17 @@ from ._aiohttp_transport import transport_for
 from ._attempt import Attempt
 from ._auth import Signed, TokenCache, TokenSettings, check_account_id
 from ._bulk import BulkOptions, BulkReport, KeysInput, SetInput
-from ._cache import MISS, CacheStore, ReadCache
+from ._cache import CacheStore, ReadCache
 from ._calls import KEY_MISSING, Caller, check_timeout, walk
-from ._coalesce import Reads
+from ._coalesce import Reads, fetcher
 from ._codecs import CodecMethods
 from ._config import Limits, Timeouts, resolve_base_url
 from ._credentials import Credentials
 from ._errors import ValidationError
+from ._events import AttemptHook, EventStream, attempt_hook_subscriber
 from ._models import KeyInfo, KeyValueItem
 from ._namespace import Namespace, namespace_prefix
-from ._retry import AttemptHook, Retrier, RetryBudget, RetryPolicy
+from ._retry import Retrier, RetryBudget, RetryPolicy
 from ._stats import Stats
 from ._telemetry import make_telemetry
 from ._transports import Transport
@@ -131,28 +132,32 @@ class VoxKV(CodecMethods):
         self._requests = _wire.RequestBuilder(application_id, application_name)
         self.base_url = resolve_base_url(base_url)
         timeouts = timeouts or Timeouts()
-        #: Counters of what this client has done (:class:`Stats`).
+        #: What this client does, as events (:class:`EventStream`): ``kv.stats``, attempt
+        #: hooks and OpenTelemetry subscribe to it; so can you (``kv.events.subscribe``).
+        self.events = events = EventStream()
+        #: Counters of what this client has done (:class:`Stats`), fed by its events.
         self.stats = Stats()
+        events.subscribe(self.stats)
         self._transport = transport = transport_for(
             transport, connect_timeout=timeouts.connect, ssl=ssl, ca_file=ca_file,
             insecure_skip_verify=insecure_skip_verify, limits=limits, session=session)
-        self._tokens = TokenCache(credentials, tokens, clock=clock, stats=self.stats,
+        self._tokens = TokenCache(credentials, tokens, clock=clock, events=events,
                                   account_id=account_id)
-        self._attempt = Attempt(transport, self.base_url, self.stats,
+        self._attempt = Attempt(transport, self.base_url,
                                 user_agent=f"voxkv_async/{VERSION} aiohttp/{aiohttp.__version__}")
         self._retrier = Retrier(
-            retry or RetryPolicy(), self.stats,
+            retry or RetryPolicy(), events,
             attempt_timeout=timeouts.attempt, deadline=timeouts.deadline,
         )
-        cache = CacheStore(read_cache) if read_cache is not None else None
-        self._reads = (Reads(self._fetch, self.stats, coalesce=coalesce, cache=cache)
-                       if coalesce or cache is not None else None)
-        self._caller = Caller(Signed(self._tokens, self._attempt, self.stats), self._retrier,
-                              self.stats, make_telemetry(telemetry, self.stats,
-                                                         tracer_provider=tracer_provider,
-                                                         meter_provider=meter_provider,
-                                                         keys=telemetry_keys))
+        self._caller = Caller(Signed(self._tokens, self._attempt, events), self._retrier,
+                              events)
         self._call = self._caller.call
+        otel = make_telemetry(telemetry, self.stats, tracer_provider=tracer_provider,
+                              meter_provider=meter_provider, keys=telemetry_keys)
+        if otel is not None:
+            events.subscribe(otel)
+        self._reads = Reads(fetcher(self._call), events, coalesce=coalesce,
+                            cache=_cache_store(read_cache, clock))
 
     def __repr__(self) -> str:
         child = f" account_id={self.account_id!r}" if self.account_id is not None else ""
@@ -205,13 +210,13 @@ class VoxKV(CodecMethods):
         """Call ``hook`` after every attempt of every call; returns a function removing it.
 
         The hook gets ``None`` when the attempt succeeded, or the :class:`VoxKVError` it
-        failed with (before the retry policy decides what to do). Meant for metrics and
-        for adaptive rate control (bulk operations use it to see throttling). It runs on
-        the event loop and must be quick; an exception in it is logged, not raised.
+        failed with (before the retry policy decides what to do). Meant for metrics; it
+        runs on the event loop and must be quick; an exception in it is logged, not
+        raised. It is a subscriber of :attr:`events` that sees :class:`AttemptEnded`
+        events only: subscribe to :attr:`events` for the status, the attempt number, the
+        retries and the rest.
         """
-        hooks = self._retrier.hooks
-        hooks.append(hook)
-        return lambda: hooks.remove(hook) if hook in hooks else None
+        return self.events.subscribe(attempt_hook_subscriber(hook))
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -256,19 +261,11 @@ class VoxKV(CodecMethods):
             The stored item, with the server's ``expires_at``.
         """
         body = self._requests.set(key, value, ttl, expires_at)
-        reads = self._reads
-        if reads is None:
-            return _wire.read_set(await self._call(_wire.SET, body, key, retry, timeout),
-                                  key, value)
-        reads.write_started(key)
-        outcome: object = MISS
-        try:
+        with self._reads.writing(key) as write:
             item = _wire.read_set(await self._call(_wire.SET, body, key, retry, timeout),
                                   key, value)
-            outcome = item
-            return item
-        finally:
-            reads.write_done(key, outcome)
+            write.stored(item)
+        return item
 
     async def get(
         self, key: str, *, retry: RetryPolicy | None = None, timeout: float | None = None
@@ -280,14 +277,11 @@ class VoxKV(CodecMethods):
         does, one with its own ``timeout`` waits for the shared answer at most that long.
         """
         body = self._requests.key(key)
-        reads = self._reads
-        if reads is None:
-            return await self._fetch(key, body, retry, timeout)
         if self._caller.loop is not asyncio.get_running_loop():
             self._caller.bind_loop()
         if timeout is not None:
             check_timeout(timeout)
-        return await reads.get(key, body, retry, timeout)
+        return await self._reads.get(key, body, retry, timeout)
 
     async def delete(
         self, key: str, *, retry: RetryPolicy | None = None, timeout: float | None = None
@@ -298,16 +292,9 @@ class VoxKV(CodecMethods):
         ``retry`` and ``timeout`` are as for :meth:`set`.
         """
         body = self._requests.key(key)
-        reads = self._reads
-        if reads is not None:
-            reads.write_started(key)
-        outcome: object = MISS
-        try:
+        with self._reads.writing(key) as write:
             result = await self._call(_wire.DEL, body, key, retry, timeout, missing_ok=True)
-            outcome = None
-        finally:
-            if reads is not None:
-                reads.write_done(key, outcome)
+            write.deleted()
         return result is not KEY_MISSING and _wire.read_deleted(result)
 
     async def items(self, prefix: str, *, count: int = MAX_COUNT, offset: int = 0,
@@ -397,10 +384,12 @@ class VoxKV(CodecMethods):
         :attr:`BulkReport.missing`."""
         return await _bulk.delete_many(self, keys, **options)
 
-    # --- plumbing ----------------------------------------------------------------------
 
-    async def _fetch(self, key: str, body: str, retry: RetryPolicy | None,
-                     timeout: float | None) -> KeyValueItem | None:
-        result = await self._call(_wire.GET, body, key, retry, timeout, missing_ok=True)
-        return None if result is KEY_MISSING else _wire.read_get(result)
-
+def _cache_store(settings: ReadCache | None, clock: Callable[[], float]) -> CacheStore | None:
+    """The read cache, aged by the client's clock when it was given one (a test's
+    virtual clock), else by the monotonic clock (a wall-clock step must not age it)."""
+    if settings is None:
+        return None
+    if clock is time.time:
+        return CacheStore(settings)
+    return CacheStore(settings, clock=clock, wall=clock)

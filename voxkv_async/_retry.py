@@ -19,7 +19,6 @@ call's error says it may have applied if any of its attempts may have.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -30,9 +29,9 @@ from tenacity.wait import wait_random_exponential
 
 from ._budget import RetryBudget
 from ._errors import RateLimitedError, RequestTimeoutError, VoxKVError, shorten, timed_out
-from ._stats import Stats
+from ._events import EventStream, RetryRefused, RetryScheduled
 
-__all__ = ["AttemptHook", "Retrier", "RetryBudget", "RetryPolicy", "within"]
+__all__ = ["Retrier", "RetryBudget", "RetryPolicy", "policy_waits", "within"]
 
 logger = logging.getLogger("voxkv_async")
 
@@ -42,10 +41,6 @@ T = TypeVar("T")
 # whether the request left) fires first.
 _NET_GRACE = 0.05
 Sleep = Callable[[float], Awaitable[None]]
-AttemptHook = Callable[[VoxKVError | None], None]
-"""A function called after every attempt of every call, with ``None`` when the attempt
-succeeded or the :class:`VoxKVError` it failed with (before the retry policy decides);
-see :meth:`VoxKV.add_attempt_hook`."""
 
 
 @attrs.frozen
@@ -107,23 +102,23 @@ class Retrier:
 
     Args:
         policy: The default policy (a call may bring its own).
-        stats: Counters to update.
+        events: The client's event stream (told of each retry, and of each the budget
+            refused).
         attempt_timeout: Longest single attempt, seconds.
         deadline: Longest whole call, retries and waits included, seconds (a call may
             bring a shorter or longer one).
     """
 
     def __init__(
-        self, policy: RetryPolicy, stats: Stats, *, attempt_timeout: float, deadline: float
+        self, policy: RetryPolicy, events: EventStream, *, attempt_timeout: float,
+        deadline: float
     ) -> None:
         self.policy = policy
         self.budget = RetryBudget(policy.budget_capacity)
-        self._stats = stats
+        self._events = events
         self._attempt_timeout = attempt_timeout
         self._deadline = deadline
         self._waits = _Waits(policy)
-        #: Instrumentation hooks, called after every attempt (see ``VoxKV.add_attempt_hook``).
-        self.hooks: list[AttemptHook] = []
 
     async def call(
         self,
@@ -150,8 +145,6 @@ class Retrier:
         """
         call = _Call(self, policy or self.policy, self._deadline if deadline is None
                      else deadline, method, key, strict=deadline is not None)
-        if self.hooks:  # only then pay for the wrapper: the plain path stays bare
-            attempt = functools.partial(self._observed, attempt)
         if not call.strict:
             return await self._run(call, attempt)
         # The call's own timeout. Every attempt and wait already ends by the deadline (the
@@ -204,23 +197,6 @@ class Retrier:
         # the last retry only, so calls that keep needing retries drain the budget.
         self.budget.deposit(call.last_cost)
         return result
-
-    async def _observed(self, attempt: Callable[[float], Awaitable[T]], time_limit: float) -> T:
-        try:
-            result = await attempt(time_limit)
-        except VoxKVError as exc:
-            self._notify(exc)
-            raise
-        self._notify(None)
-        return result
-
-    def _notify(self, outcome: VoxKVError | None) -> None:
-        for hook in self.hooks:
-            try:
-                hook(outcome)
-            except Exception:
-                # A broken hook must not break calls; say so once per occurrence.
-                logger.exception("attempt hook %r failed", hook)
 
 
 class _Call:
@@ -292,8 +268,10 @@ def _stop(call: _Call) -> Callable[[RetryCallState], bool]:
 
     def stop(rs: RetryCallState) -> bool:
         exc = rs.outcome.exception() if rs.outcome else None
-        why = _why_stop(call, rs) or _withdraw(call, exc)
-        if why and exc is not None:
+        if exc is None:  # tenacity asks only after a failure
+            return False
+        why = _why_stop(call, rs) or _withdraw(call, rs, exc)
+        if why:
             exc.add_note(why)
         return why is not None
 
@@ -312,23 +290,25 @@ def _why_stop(call: _Call, rs: RetryCallState) -> str | None:
     return None
 
 
-def _withdraw(call: _Call, exc: BaseException | None) -> str | None:
+def _withdraw(call: _Call, rs: RetryCallState, exc: BaseException) -> str | None:
     """Pay for the retry from the client-wide budget; why not, if it cannot be paid."""
     policy = call.policy
     cost = policy.timeout_cost if isinstance(exc, TimeoutError) else policy.retry_cost
     if not call.retrier.budget.withdraw(cost):
-        call.retrier._stats.budget_exhausted += 1
+        call.retrier._events.emit(RetryRefused(call.method, call.key, rs.attempt_number, exc))
         return "gave up: the client-wide retry budget is exhausted"
     call.last_cost = cost
     return None
 
 
 def _log_and_count(call: _Call) -> Callable[[RetryCallState], None]:
-    """tenacity's before_sleep: count the retry and log it (never the value)."""
+    """tenacity's before_sleep: report the retry and log it (never the value)."""
 
     def before_sleep(rs: RetryCallState) -> None:
-        call.retrier._stats.retries += 1
         exc = rs.outcome.exception() if rs.outcome else None
+        if exc is not None:
+            call.retrier._events.emit(RetryScheduled(call.method, call.key, rs.attempt_number,
+                                                     rs.upcoming_sleep, exc))
         logger.info(
             "retrying %s%s: attempt %d failed (%s), next in %.3f s",
             call.method,
@@ -365,12 +345,34 @@ class _Waits:
         return float(self._transient(rs))
 
 
-async def within(awaitable: Awaitable[T], seconds: float, method: str) -> T:
+def policy_waits(policy: RetryPolicy) -> Callable[[BaseException, int], float]:
+    """``policy``'s wait after a failure, as ``wait(error, failures)``, outside a call.
+
+    The very waits of a call's retries (:class:`_Waits`): the server's delay when it
+    gave one (``inf`` beyond ``max_retry_after``), else full jitter on ``throttle_base``
+    after a throttle and on ``base`` otherwise, ``failures`` being the attempts failed so
+    far. Bulk runs space the attempts of each item with it.
+    """
+    waits, retrying = _Waits(policy), AsyncRetrying()
+
+    def wait(error: BaseException, failures: int) -> float:
+        state = RetryCallState(retrying, None, (), {})
+        state.attempt_number = failures
+        state.set_exception((type(error), error, error.__traceback__))
+        return waits(state)
+
+    return wait
+
+
+async def within(awaitable: Awaitable[T], seconds: float, method: str, *,
+                 cause: Callable[[], BaseException | None] | None = None) -> T:
     """Await ``awaitable`` for at most ``seconds``; :class:`RequestTimeoutError` after.
 
     The safety net of a call's own ``timeout=``: the retrier already keeps every attempt
-    and wait inside it, so this only fires if something overran. What the caller sees
-    is our error, never a bare :class:`TimeoutError` or :class:`asyncio.CancelledError`.
+    and wait inside it, so this only fires if something overran, or when a caller waits
+    for a request it shares with others. What the caller sees is our error, never a bare
+    :class:`TimeoutError` or :class:`asyncio.CancelledError`, chained from what
+    ``cause()`` returns then (the last error of the request's attempts, if any).
     """
     try:
         async with asyncio.timeout(seconds) as scope:
@@ -380,7 +382,7 @@ async def within(awaitable: Awaitable[T], seconds: float, method: str) -> T:
             raise
         # What it waited for was in flight: it may have reached the server.
         raise timed_out(method, f"no answer within the call's timeout of {seconds:g} s",
-                        sent=True) from None
+                        sent=True) from (None if cause is None else cause())
 
 
 def _reason(exc: BaseException | None) -> str:

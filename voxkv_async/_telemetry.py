@@ -1,12 +1,14 @@
 """OpenTelemetry traces and metrics, when ``opentelemetry-api`` is importable.
 
-Install the ``otel`` extra (``pip install 'voxkv_async[otel]'``). Every call that goes to
-the API makes one span, named after the API method (``GetKeyValueItem``, ...), of kind
-``CLIENT``, with these attributes:
+Install the ``otel`` extra (``pip install 'voxkv_async[otel]'``). :class:`Telemetry` is a
+subscriber of the client's event stream (:mod:`._events`): every call that goes to the
+API (a :class:`~voxkv_async.CallEnded` event) makes one span, named after the API method
+(``GetKeyValueItem``, ...), of kind ``CLIENT``, with these attributes:
 
 - ``voxkv.attempts``: attempts made (``1`` without retries), ``voxkv.retries``
   (attempts - 1) and ``voxkv.throttles`` (attempts the API throttled);
-- ``http.response.status_code``: of the last answer (``200`` for a success);
+- ``http.response.status_code``: of the last answer, as the server sent it (none when
+  there was no answer);
 - ``error.type``: the exception class when the call failed (the span's status is
   ``ERROR`` with that name only: messages name keys);
 - ``voxkv.key``: only with ``VoxKV(telemetry_keys=True)`` (keys are often phone
@@ -20,8 +22,8 @@ outcome), ``voxkv.call.duration`` (histogram, seconds, by method), ``voxkv.retri
 
 Spans and metrics use the global providers unless ``VoxKV(tracer_provider=...,
 meter_provider=...)`` are given. Without ``opentelemetry-api``, or with
-``VoxKV(telemetry=False)``, the client holds ``None`` here and pays one attribute check
-per call. With the API but no SDK (neither global provider set, none given), each call
+``VoxKV(telemetry=False)``, nothing is subscribed and a call pays nothing for
+telemetry. With the API but no SDK (neither global provider set, none given), each call
 checks the two global providers and records nothing: a provider set later, even after
 the client was made, is used from then on.
 """
@@ -29,16 +31,14 @@ the client was made, is used from then on.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from ._errors import ApiError, ProtocolError, RateLimitedError
+from ._events import CallEnded, Event
 from ._stats import Stats
 from ._version import VERSION
 
-__all__ = ["CallRecord", "Telemetry", "make_telemetry", "otel_available"]
-
-T = TypeVar("T")
+__all__ = ["Telemetry", "make_telemetry", "otel_available"]
 
 try:  # an optional dependency: the ``otel`` extra
     from opentelemetry import metrics as _metrics
@@ -69,7 +69,7 @@ def make_telemetry(
 
 
 class Telemetry:
-    """One client's tracer and instruments.
+    """One client's tracer and instruments: a subscriber of its event stream.
 
     Args:
         stats: The client's counters, read by the observable counters.
@@ -103,76 +103,47 @@ class Telemetry:
         ):
             meter.create_observable_counter(name, [_observe(stats, field)], "{call}", what)
 
-    def start(self, method: str, key: str | None) -> CallRecord | None:
-        """Open the span of one call; ``None`` while no SDK is there to record it."""
+    def __call__(self, event: Event) -> None:
+        """Record a :class:`CallEnded` as a span and metrics; other events are not used."""
+        if type(event) is not CallEnded:
+            return
         if not self._active:
             if not _sdk_installed():
-                return None
+                return
             self._active = True
-        attributes = {"voxkv.key": key} if self._keys and key is not None else None
-        span = self._tracer.start_span(method, kind=_trace.SpanKind.CLIENT,
-                                       attributes=attributes)
-        return CallRecord(self, span, method)
+        self._record(event)
 
-
-class CallRecord:
-    """What one call did, counted attempt by attempt, written to its span at the end."""
-
-    __slots__ = ("_method", "_span", "_start", "_telemetry", "attempts", "status",
-                 "throttles")
-
-    def __init__(self, telemetry: Telemetry, span: Any, method: str) -> None:
-        self._telemetry = telemetry
-        self._span = span
-        self._method = method
-        self._start = time.perf_counter()
-        self.attempts = 0
-        self.throttles = 0
-        self.status: int | None = None
-
-    def wrap(self, attempt: Callable[[float], Awaitable[T]]) -> Callable[[float], Awaitable[T]]:
-        """``attempt``, counted."""
-
-        async def counted(time_limit: float) -> T:
-            self.attempts += 1
-            try:
-                result = await attempt(time_limit)
-            except BaseException as exc:
-                self.status = getattr(exc, "status", None) if isinstance(
-                    exc, ApiError | ProtocolError) else None
-                if isinstance(exc, RateLimitedError):
-                    self.throttles += 1
-                raise
-            self.status = 200
-            return result
-
-        return counted
-
-    def end(self, error: BaseException | None) -> None:
-        """Close the span and record the metrics; ``error`` is what the call raised."""
-        t = self._telemetry
-        span = self._span
-        method = {"voxkv.method": self._method}
-        retries = max(0, self.attempts - 1)
-        span.set_attribute("voxkv.attempts", self.attempts)
-        span.set_attribute("voxkv.retries", retries)
-        span.set_attribute("voxkv.throttles", self.throttles)
-        if error is None:
-            self.status = 200
-        if self.status is not None:
-            span.set_attribute("http.response.status_code", self.status)
+    def _record(self, call: CallEnded) -> None:
+        # The span is made when the call has ended, with the call's own start time: no
+        # state per call in flight, and the same span as one opened at the start (the
+        # client never made it current, so nothing could be nested under it anyway).
+        end = time.time_ns()
+        attributes: dict[str, Any] = {
+            "voxkv.attempts": call.attempts,
+            "voxkv.retries": max(0, call.attempts - 1),
+            "voxkv.throttles": call.throttles,
+        }
+        if self._keys and call.key is not None:
+            attributes["voxkv.key"] = call.key
+        if call.status is not None:
+            attributes["http.response.status_code"] = call.status
         outcome = "ok"
-        if error is not None:
-            outcome = type(error).__name__
-            span.set_attribute("error.type", outcome)
+        if call.error is not None:
+            outcome = type(call.error).__name__
+            attributes["error.type"] = outcome
+        span = self._tracer.start_span(call.method, kind=_trace.SpanKind.CLIENT,
+                                       attributes=attributes,
+                                       start_time=end - int(call.elapsed * 1e9))
+        if call.error is not None:
             span.set_status(_trace.Status(_trace.StatusCode.ERROR, outcome))
-        span.end()
-        t._calls.add(1, {**method, "voxkv.outcome": outcome})
-        t._duration.record(time.perf_counter() - self._start, method)
-        if retries:
-            t._retries.add(retries, method)
-        if self.throttles:
-            t._throttles.add(self.throttles, method)
+        span.end(end_time=end)
+        method = {"voxkv.method": call.method}
+        self._calls.add(1, {**method, "voxkv.outcome": outcome})
+        self._duration.record(call.elapsed, method)
+        if call.attempts > 1:
+            self._retries.add(call.attempts - 1, method)
+        if call.throttles:
+            self._throttles.add(call.throttles, method)
 
 
 def _sdk_installed() -> bool:

@@ -21,6 +21,7 @@ from voxkv_async import (
     BulkAbortedError,
     BulkError,
     BulkReport,
+    EventStream,
     KeyValueItem,
     RateLimitedError,
     RetryPolicy,
@@ -38,6 +39,8 @@ class FakeClient:
 
     def __init__(self, behave: Behaviour) -> None:
         self.stats = Stats()
+        self.events = EventStream()
+        self.events.subscribe(self.stats)
         self.retry_policy = RetryPolicy(throttle_base=0.05)
         self.retry_budget = RetryBudget(500)
         self.store: dict[str, str] = {}
@@ -206,4 +209,4 @@ async def test_the_pacer_is_told_of_every_slot_it_gave() -> None:
     kv = FakeClient(refused_after_the_first(0.05, ServerError("busy", code=2)))
     with pytest.raises(BulkAbortedError):
         await set_many(kv, ITEMS, concurrency=8, adaptive=pacer)
-    assert pacer._inflight == 0  # a shared pacer sizes its settling by this count
+    assert pacer.in_flight == 0  # a shared pacer sizes its settling by this count

@@ -10,7 +10,7 @@ import math
 
 import pytest
 
-from voxkv_async._bulk.pacing import AdaptiveRate, PacingTuning
+from voxkv_async import AdaptiveRate, PacingTuning
 
 from ._sim import Run, Server, VirtualClock, run_virtual, simulate
 
@@ -64,10 +64,11 @@ def test_a_raised_limit_is_found_again_and_a_lowered_one_followed() -> None:
 
 
 def test_limit_answered_with_retry_after() -> None:
-    # 429 + Retry-After: 1, the item waiting out its second as the engine does.
+    # 429 + Retry-After: 1, the item waiting out its second as the engine does: as good
+    # as the same limit without the hint (issue 18, item 3; it was 0.92 R, 5.7 %).
     run = simulate(new_pacer, Server(limit=300, retry_after=1.0), items=6_000)
-    assert 6_000 / run.finished_at >= 0.9 * 300
-    assert run.throttled_share() <= 0.06
+    assert 6_000 / run.finished_at >= 0.95 * 300
+    assert run.throttled_share() <= 0.042
 
 
 # --- throttles that do not answer to our rate -----------------------------------------
@@ -89,6 +90,25 @@ def test_a_random_share_does_not_collapse_the_rate(share: float) -> None:
     assert paced.send_rate(30, 60) >= 0.8 * unpaced.send_rate(30, 60)
     assert paced.throttled_share() == pytest.approx(share, abs=0.02)
     assert pacers[0].background_share == pytest.approx(share, rel=0.6)
+
+
+def test_refusals_that_stay_while_we_did_not_slow_down_are_no_background() -> None:
+    # The answers keep coming at 400/s, 10 % refused, whatever the pacer allows (a
+    # stalled event loop releasing a backlog, say): its cuts are untested, so the share
+    # that stays must not be learned as background (it then ignored a real limit: 10 %
+    # throttled in one pressure run in ten on a loaded machine).
+    async def main(clock: VirtualClock) -> None:
+        pacer = AdaptiveRate(clock=clock)
+        for i in range(1600):  # 4 s
+            clock.now += 0.0025
+            if i % 10 == 0:
+                pacer.on_throttle()
+            else:
+                pacer.on_success()
+        assert pacer.events >= 3
+        assert pacer.background_share < 0.02
+
+    run_virtual(main)
 
 
 def test_a_limit_under_a_background_share() -> None:
@@ -159,23 +179,47 @@ def test_refusals_of_requests_in_flight_make_one_cut_while_pacing() -> None:
     run_virtual(main)
 
 
-def test_retry_after_pauses_once_when_most_are_refused() -> None:
+def test_retry_after_pauses_once_when_cuts_do_not_help() -> None:
+    async def main(clock: VirtualClock) -> None:
+        pacer = AdaptiveRate(clock=clock)
+        paused_at = None
+        for _ in range(2000):  # every answer says "retry after 1 s": the server wants quiet
+            await pacer.acquire()
+            clock.now += 0.001
+            pacer.on_throttle(retry_after=1.0)
+            if pacer.paused_until > clock.now:
+                paused_at = clock.now
+                break
+        assert paused_at is not None
+        assert pacer.events >= 2  # cuts first; the pause when they did not help
+        assert pacer.paused_until == pytest.approx(paused_at + 1.0, abs=0.01)
+        assert "paused" in repr(pacer)
+        await pacer.acquire()
+        assert clock.now >= paused_at + 1.0  # ~1 s, once
+        for _ in range(200):  # more of the same episode: no second pause
+            await pacer.acquire()
+            clock.now += 0.001
+            pacer.on_throttle(retry_after=1.0)
+        assert pacer.paused_until < clock.now
+
+    run_virtual(main)
+
+
+def test_a_first_burst_refused_with_retry_after_does_not_pause() -> None:
+    # A dormant run's 64 requests against a limit that lets a few through at once: most
+    # are refused, each with "retry after 1 s". The cut answers it; a pause would only
+    # lose a second (issue 18, item 3: 5 % of a 20 s run).
     async def main(clock: VirtualClock) -> None:
         pacer = AdaptiveRate(clock=clock)
         for _ in range(64):
             await pacer.acquire()
-        for _ in range(64):  # every answer says "retry after 1 s"
+        for i in range(64):
             clock.now += 0.0001
-            pacer.on_throttle(retry_after=1.0)
-        assert pacer.paused_until == pytest.approx(1.0, abs=0.01)
-        assert "paused" in repr(pacer)
-        start = clock.now
-        await pacer.acquire()
-        assert clock.now - start == pytest.approx(1.0 - start, abs=0.02)  # ~1 s, once
-        clock.now += 0.1
-        for _ in range(64):  # more of the same episode: no second pause
-            pacer.on_throttle(retry_after=1.0)
-        assert pacer.paused_until < clock.now
+            if i < 20:
+                pacer.on_success()
+            else:
+                pacer.on_throttle(retry_after=1.0)
+        assert pacer.paused_until < clock.now  # it paused here at once before
 
     run_virtual(main)
 
@@ -256,14 +300,18 @@ def test_shared_between_event_loops() -> None:
     run_virtual(burst, clock)  # a lock of the first loop would refuse the second
 
 
-def test_tuning_is_checked() -> None:
-    assert AdaptiveRate(hold=0.9).tuning == PacingTuning(hold=0.9)
+def test_tuning_is_typed_and_checked() -> None:
+    tuning = PacingTuning(hold=0.9)
+    assert AdaptiveRate(tuning=tuning).tuning is tuning
+    assert AdaptiveRate().tuning == PacingTuning()
     with pytest.raises(TypeError):
-        AdaptiveRate(bogus=1)
+        PacingTuning(bogus=1)  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        AdaptiveRate(hold=0.9)  # type: ignore[call-arg]  # the constants go in tuning=
+    with pytest.raises(ValueError, match="hold"):
+        PacingTuning(hold=1.5)
     with pytest.raises(ValueError):
-        AdaptiveRate(hold=1.5)
-    with pytest.raises(ValueError):
-        AdaptiveRate(z=0)
+        PacingTuning(z=0)
     with pytest.raises(ValueError):
         AdaptiveRate(min_rate=0)
     with pytest.raises(ValueError):

@@ -75,6 +75,24 @@ async def test_drop_after_resets_after_applying(api: Api) -> None:
     assert api.emu.stats.faults["drop_after"] == 1
 
 
+async def test_late_apply_resets_first_and_applies_the_write_later(api: Api) -> None:
+    api.emu.faults = Faults(drop_after=1.0, late_apply=0.3)
+    with pytest.raises((aiohttp.ClientOSError, aiohttp.ServerDisconnectedError)):
+        await api.call("SetKeyValueItem", **SET)
+    assert api.emu.items() == {}  # the client gave up; the server is not done
+    await asyncio.sleep(0.6)
+    assert api.emu.items() == {"k": "v"}
+
+
+async def test_a_reset_drops_the_writes_not_applied_yet(api: Api) -> None:
+    api.emu.faults = Faults(drop_after=1.0, late_apply=0.3)
+    with pytest.raises((aiohttp.ClientOSError, aiohttp.ServerDisconnectedError)):
+        await api.call("SetKeyValueItem", **SET)
+    api.emu.reset()
+    await asyncio.sleep(0.6)
+    assert api.emu.items() == {}
+
+
 async def test_latency_and_jitter(api: Api) -> None:
     await api.result("GetKeyValueItem", key="k")  # connect first: time only the answer
     api.emu.faults = Faults(latency=0.1, jitter=0.05)

@@ -12,6 +12,7 @@ import pytest
 
 from voxkv_async import (
     ConnectError,
+    EventStream,
     InvalidArgumentError,
     MockTransport,
     Request,
@@ -19,7 +20,6 @@ from voxkv_async import (
     Response,
     RetryPolicy,
     ServerError,
-    Stats,
     VoxKV,
 )
 from voxkv_async._auth import Signed, TokenCache
@@ -53,7 +53,7 @@ async def oversleep(seconds: float) -> None:
 
 async def run(attempt: Attempt, *, deadline: float | None = None, client_deadline: float = 30,
               **policy: Any) -> RequestTimeoutError:
-    retrier = Retrier(RetryPolicy(**policy), Stats(), attempt_timeout=10,
+    retrier = Retrier(RetryPolicy(**policy), EventStream(), attempt_timeout=10,
                       deadline=client_deadline)
     with pytest.raises(RequestTimeoutError) as caught:
         await retrier.call(attempt, method="GetKeyValueItem", key="k", deadline=deadline)
@@ -144,7 +144,7 @@ async def test_no_time_left_after_a_refused_token(credentials) -> None:
         await asyncio.sleep(time_limit * 1.5)  # the refusal comes after the time is up
         raise AuthenticationError("token expired", code=455, method=method)
 
-    signed = Signed(TokenCache(credentials), slow_refusal, Stats())
+    signed = Signed(TokenCache(credentials), slow_refusal, EventStream())
     with pytest.raises(RequestTimeoutError, match="no time left to repeat") as caught:
         await signed("GetKeyValueItem", "", "k", 0.05)
     assert sent == [0.05]  # the repeat never left

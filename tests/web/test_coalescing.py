@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from voxkv_async import RequestTimeoutError, RetryPolicy, ServerError
+from voxkv_async import CallEnded, Event, RequestTimeoutError, RetryPolicy, ServerError
 from voxkv_async.emulator import Emulator, Faults
 
 from ._helpers import emulator_kv
@@ -106,15 +106,23 @@ async def test_cancelling_one_waiter_cancels_nothing_for_the_others() -> None:
 
 async def test_the_request_is_cancelled_when_every_waiter_is() -> None:
     async with Emulator(tls=False, faults=Faults(latency=0.5)) as emu, emulator_kv(emu) as kv:
+        seen: list[Event] = []
+        kv.events.subscribe(seen.append)
+        before = asyncio.all_tasks()
         tasks = [asyncio.create_task(kv.get("k")) for _ in range(3)]
         await asyncio.sleep(0.05)
+        shared = asyncio.all_tasks() - before - set(tasks) - {asyncio.current_task()}
+        assert shared  # the shared request runs as a task of its own
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         for _ in range(5):
             await asyncio.sleep(0)
-        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        assert [t for t in others if "_lead" in repr(t)] == []
+        # The shared request's task is cancelled too (and the emulator's handler of it
+        # ends with the dropped connection).
+        assert [t for t in shared if not t.done()] == []
+        (ended,) = [e for e in seen if isinstance(e, CallEnded)]
+        assert isinstance(ended.error, asyncio.CancelledError)
         # A later reader starts afresh instead of joining a cancelled request.
         assert await kv.get("k") is None
 
@@ -130,3 +138,21 @@ async def test_a_waiter_with_its_own_timeout_gives_up_alone() -> None:
         assert item is not None
         assert item.value == "v"
         assert emu.stats.requests["GetKeyValueItem"] == 1
+
+
+async def test_a_waiter_out_of_time_is_told_the_shared_requests_last_error() -> None:
+    # Issue 18 item 4: the shared request failed an attempt (HTTP 503) and waits to
+    # retry; a caller sharing it runs out of its own time. Its RequestTimeoutError is
+    # chained from that 503, as a caller with a request of its own would be.
+    async with Emulator(tls=False, faults=Faults(http_503=1.0)) as emu, \
+            emulator_kv(emu, retry=RetryPolicy(max_attempts=3, base=30, max_wait=30)) as kv:
+        patient = asyncio.create_task(kv.get("k"))
+        await asyncio.sleep(0)
+        with pytest.raises(RequestTimeoutError) as info:
+            await kv.get("k", timeout=0.5)
+        assert isinstance(info.value.__cause__, ServerError)
+        assert info.value.__cause__.status == 503
+        assert kv.stats.coalesced == 1
+        patient.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await patient

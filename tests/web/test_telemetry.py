@@ -6,7 +6,9 @@ import subprocess
 import sys
 from typing import Any
 
+import aiohttp
 import pytest
+from aioresponses import aioresponses
 
 pytest.importorskip("opentelemetry.sdk")
 
@@ -17,10 +19,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from voxkv_async import RateLimitedError, ReadCache, RetryPolicy, ServerError
+from voxkv_async import ConnectError, RateLimitedError, ReadCache, RetryPolicy, ServerError
 from voxkv_async.emulator import Emulator, Faults
 
-from ._helpers import emulator_kv
+from ._helpers import GET_URL, ITEM, SET_URL, emulator_kv, mocked_kv
 
 SECRET = "SECRET-VALUE-123"
 
@@ -104,6 +106,32 @@ async def test_retries_throttles_and_errors_are_on_the_span(otel: Otel) -> None:
     assert sum(p.count for p in metrics["voxkv.call.duration"]) == 2
 
 
+async def test_the_span_has_the_status_the_server_sent(otel: Otel, credentials) -> None:
+    # Issue 18 item 4: a success answered 203 (a proxy's "non-authoritative") or 201 was
+    # recorded as 200.
+    with aioresponses() as mock:
+        mock.post(SET_URL, status=201, payload={"result": ITEM})
+        mock.post(GET_URL, status=203, payload={"result": ITEM})
+        async with mocked_kv(credentials, **otel.options()) as kv:
+            await kv.set("ns:k", "v")
+            await kv.get("ns:k")
+    created, proxied = otel.spans.get_finished_spans()
+    assert created.attributes["http.response.status_code"] == 201
+    assert proxied.attributes["http.response.status_code"] == 203
+
+
+async def test_no_status_on_the_span_of_a_call_that_got_no_answer(otel: Otel,
+                                                                  credentials) -> None:
+    with aioresponses() as mock:
+        mock.post(GET_URL, exception=aiohttp.ServerDisconnectedError())
+        async with mocked_kv(credentials, **otel.options()) as kv:
+            with pytest.raises(ConnectError):
+                await kv.get("ns:k")
+    (span,) = otel.spans.get_finished_spans()
+    assert "http.response.status_code" not in span.attributes
+    assert span.attributes["error.type"] == "ConnectError"
+
+
 async def test_keys_only_when_asked(otel: Otel) -> None:
     async with Emulator(tls=False) as emu, \
             emulator_kv(emu, telemetry_keys=True, **otel.options()) as kv:
@@ -130,7 +158,7 @@ async def test_telemetry_false_makes_no_spans(otel: Otel) -> None:
     async with Emulator(tls=False) as emu, \
             emulator_kv(emu, telemetry=False, **otel.options()) as kv:
         await kv.get("k")
-        assert kv._caller._telemetry is None
+        assert len(kv.events) == 1  # kv.stats only: telemetry is not subscribed
     assert otel.spans.get_finished_spans() == ()
 
 
@@ -145,7 +173,7 @@ assert not otel_available()
 async def main():
     async with Emulator(tls=False) as emu:
         async with VoxKV(emu.credentials, 1, base_url=emu.base_url) as kv:
-            assert kv._caller._telemetry is None
+            assert len(kv.events) == 1  # kv.stats only: telemetry is not subscribed
             await kv.set("k", "v")
             assert (await kv.get("k")).value == "v"
 asyncio.run(main())

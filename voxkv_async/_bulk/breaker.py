@@ -72,8 +72,6 @@ class Breaker:
         self.openings = 0
         #: Seconds spent open, summed over the run (while open: up to now).
         self.paused_seconds = 0.0
-        #: The failure that opened it most recently.
-        self.last_error: VoxKVError | None = None
 
     @property
     def is_open(self) -> bool:
@@ -135,7 +133,6 @@ class Breaker:
     def _open(self, now: float, error: VoxKVError) -> None:
         self._closed.clear()
         self.openings += 1
-        self.last_error = error
         self._opened_at = now
         self._interval = self._first_probe_interval
         self._next_probe = now + self._interval

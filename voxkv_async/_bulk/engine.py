@@ -8,43 +8,41 @@ What happens to an attempt's outcome (``BulkRun._failed_attempt``):
 
 - success: the item is done;
 - a transient failure (connection, timeout, 5xx, throttle): the item goes back for a
-  later attempt after a jittered backoff (a throttle's ``retry_after`` when given),
-  instead of spending the client's retry policy on it; throttles feed the pacer
-  (:class:`~voxkv_async._bulk.pacing.AdaptiveRate`) and outages the circuit breaker
-  (:class:`~voxkv_async._bulk.breaker.Breaker`), which pauses the whole run;
+  later attempt after the retry policy's own wait (:mod:`.retries`), instead of
+  spending the client's retry policy on it; throttles feed the pacer (:mod:`.gate`) and
+  outages the circuit breaker (:class:`~voxkv_async._bulk.breaker.Breaker`), which
+  pauses the whole run;
 - a permanent failure (validation, an argument the API refuses): the item fails;
 - a hopeless one, which every other item would meet too (authentication after
   re-signing, permission, application not found, TLS verification): the run stops at
   once with :class:`BulkAbortedError`, the items not tried listed as not attempted.
 
-Input order per key: a later item for a key in progress waits until the earlier one is
-settled, so the value applied last is always the last in the input.
+Input order per key (:mod:`.order`): a later item for a key in progress waits until the
+earlier one is settled, and after an attempt of unknown outcome until it can no longer
+land, so the value applied last is always the last in the input.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
 import time
-from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
 from .._errors import ApiError, RateLimitedError, VoxKVError
 from .breaker import Breaker, SlowStart
+from .gate import SendGate
 from .items import HOPELESS, Item, Later, close_input, describe_item, index_and_raw, next_item
 from .options import RunSettings
+from .order import KeyOrder
 from .progress import Progress
 from .protocol import BulkClient
-from .report import BulkAbortedError, BulkFailure
+from .report import BulkAbortedError, BulkFailure, fresh_report
+from .retries import ItemRetries
 
 __all__ = ["BulkRun"]
 
 Source = Iterable[object] | AsyncIterable[object]
-# What the pacer is told of a slot it gave for a request that got no answer.
-_NOT_SENT = ConnectionAbortedError("no answer")
-# What the pacer is told of a slot it gave for a request that got no answer.
-_NOT_SENT = ConnectionAbortedError("no answer")
 
 
 class BulkRun:
@@ -59,6 +57,8 @@ class BulkRun:
             (``False`` counts the item in ``report.missing``).
         settings: The checked options.
         on_take: Called for every item taken from the input, before anything else.
+        clock: Monotonic seconds for the breaker and the holds of keys: by default the
+            event loop's, so a virtual-time loop drives the whole run.
     """
 
     def __init__(
@@ -69,19 +69,24 @@ class BulkRun:
         attempt: Callable[[Item], Awaitable[bool]],
         settings: RunSettings,
         on_take: Callable[[], object] | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
-        self.report = settings.fresh_report(operation)
-        self._kv = kv
+        self.report = fresh_report(settings.report, operation)
         self._prepare = prepare
         self._attempt = attempt
         self._s = settings
         self._on_take = on_take
-        self._breaker = Breaker(tolerance=settings.outage_tolerance)
+        self._clock = clock or asyncio.get_running_loop().time
+        self._breaker = Breaker(tolerance=settings.outage_tolerance, clock=self._clock)
+        self._gate = SendGate(settings.pacer, settings.rate_limit)
+        self._retries = ItemRetries(kv, operation, settings.policy)
         self._progress = Progress(self.report, settings.progress, settings.progress_interval)
         self._ready: asyncio.Queue[Item | None] = asyncio.Queue()
         self._room = asyncio.Semaphore(settings.capacity)
         self._pending: dict[int, Item | tuple[int, object]] = {}
-        self._held: dict[str, deque[Item]] = {}  # keys in progress -> later items held back
+        # Reads change nothing: an unknown outcome of one leaves nothing to land late.
+        hold = 0.0 if operation == "get_many" else settings.unknown_outcome_delay
+        self._order = KeyOrder(self._ready.put_nowait, hold)
         self._inflight: set[int] = set()  # items whose attempt has started
         self._idle = asyncio.Event()
         self._idle.set()
@@ -123,6 +128,7 @@ class BulkRun:
 
     async def _end(self, failed: bool) -> None:
         self._later.cancel_all()
+        self._order.clear()
         self._breaker.close_for_good()
         if self._pending and not failed:  # a stop raced an item: it was never tried
             self.report.not_attempted.extend(self._take_pending())
@@ -195,17 +201,10 @@ class BulkRun:
         except (TypeError, ValueError) as exc:  # ValidationError: fail without a request
             self._fail_unsent(index, raw, exc)
             return True
-        self._admit(Item(index, raw, key, prepared))
+        item = Item(index, raw, key, prepared)
+        self._pending[index] = item
+        self._order.admit(item)
         return True
-
-    def _admit(self, item: Item) -> None:
-        self._pending[item.index] = item
-        held = self._held.get(item.key)
-        if held is None:
-            self._held[item.key] = deque()
-            self._ready.put_nowait(item)
-        else:
-            held.append(item)  # after the earlier item of this key is settled
 
     # --- the workers --------------------------------------------------------------------
 
@@ -215,9 +214,9 @@ class BulkRun:
                 continue  # the run is stopping: left for the not-attempted list
             await self._start.wait()
             probe = await self._breaker.admit()
-            await self._s.pace()
+            await self._gate.wait()
             if self._stop is not None:
-                self._s.tell_pacer(_NOT_SENT)  # the slot it took is given back
+                self._gate.not_sent()  # the slot it took is given back
                 continue
             item.attempts += 1
             self._inflight.add(item.index)
@@ -225,16 +224,16 @@ class BulkRun:
                 found = await self._attempt(item)
             except Exception as exc:  # noqa: BLE001 - every error is this attempt's outcome
                 self._inflight.discard(item.index)
-                self._s.tell_pacer(exc)
+                self._gate.ended(exc)
                 self._failed_attempt(item, exc, probe)
             except BaseException:  # cancelled: no answer will come
-                self._s.tell_pacer(_NOT_SENT)
+                self._gate.not_sent()
                 raise
             else:
                 self._inflight.discard(item.index)
                 self._start.answered()
                 self._breaker.on_success(probe)
-                self._s.tell_pacer(None)
+                self._gate.ended(None)
                 self._succeed(item, found)
 
     def _failed_attempt(self, item: Item, exc: Exception, probe: bool) -> None:
@@ -245,7 +244,9 @@ class BulkRun:
             self._fail(item, exc)
             return
         item.last_error = exc
-        item.maybe_applied = item.maybe_applied or exc.may_have_applied
+        if exc.may_have_applied:
+            item.maybe_applied = True
+            self._order.unknown_outcome(item, self._clock())
         if isinstance(exc, HOPELESS):
             self._stop_run(item, exc)
         elif self._stop is not None:  # the run stopped during this attempt
@@ -254,7 +255,7 @@ class BulkRun:
             self._breaker.on_success(probe)  # the server is up: it answered
             self.report.throttled += 1
             item.throttles += 1
-            self._retry_later(item, exc.retry_after or self._s.throttle_backoff(item.throttles))
+            self._retry_later(item, exc)
         elif exc.retryable:
             self._breaker.on_failure(exc, probe)
             self._retry_transient(item, exc)
@@ -276,23 +277,12 @@ class BulkRun:
                          f"({item.failures} transient failures)")
             self._fail(item, exc)
         else:
-            retry_after = getattr(exc, "retry_after", None)
-            self._retry_later(item, retry_after or self._s.backoff(item.failures))
+            self._retry_later(item, exc)
 
-    def _retry_later(self, item: Item, delay: float) -> None:
-        """Send ``item`` again after ``delay`` s, longer when the retry budget is empty.
-
-        A server-asked delay counts up to ``RetryPolicy.max_retry_after`` (60 s), as for
-        single calls: a ``Retry-After: 3600`` must not park an item for an hour.
-        """
-        delay = min(delay, self._s.max_retry_after)
+    def _retry_later(self, item: Item, exc: VoxKVError) -> None:
+        """Send ``item`` again after the retry policy's wait (see :mod:`.retries`)."""
         self.report.retried += 1
-        self._kv.stats.retries += 1
-        if not self._kv.retry_budget.withdraw(self._s.retry_cost):
-            # An empty client-wide budget slows the run down; it never fails items.
-            self._kv.stats.budget_exhausted += 1
-            delay = max(delay, self._s.budget_wait)
-        self._later.add(item, delay * random.uniform(1.0, 1.1))
+        self._later.add(item, self._retries.delay(item, exc))
 
     # --- outcomes -------------------------------------------------------------------------
 
@@ -335,11 +325,7 @@ class BulkRun:
 
     def _settle(self, item: Item) -> None:
         """The item's outcome is final: free its key for the next item of that key."""
-        held = self._held.get(item.key)
-        if held:
-            self._ready.put_nowait(held.popleft())
-        else:
-            self._held.pop(item.key, None)
+        self._order.settle(item, self._clock())
         self._release(item.index)
 
     def _release(self, index: int) -> None:
@@ -386,7 +372,7 @@ class BulkRun:
         left = sorted((i, e) for i, e in self._pending.items() if i not in self._inflight)
         for index, _ in left:
             del self._pending[index]
-        self._held.clear()
+        self._order.clear()
         while not self._ready.empty():
             self._ready.get_nowait()
         return [entry for _, entry in left]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -35,7 +36,7 @@ class Item:
     """One input item between the input and its outcome."""
 
     __slots__ = ("attempts", "failures", "index", "key", "last_error", "maybe_applied",
-                 "prepared", "raw", "throttles")
+                 "prepared", "raw", "throttles", "unknown_until")
 
     def __init__(self, index: int, raw: object, key: str, prepared: Any) -> None:
         self.index = index
@@ -47,6 +48,8 @@ class Item:
         self.throttles = 0
         self.maybe_applied = False
         self.last_error: VoxKVError | None = None
+        # Until when (loop time) an attempt of unknown outcome may still be applied.
+        self.unknown_until = -math.inf
 
 
 class Later:

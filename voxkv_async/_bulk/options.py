@@ -1,16 +1,18 @@
 """The options of a bulk run (:class:`BulkOptions`), checked into :class:`RunSettings`.
 
+Checking only: what the values do is the engine's (pacing: :mod:`.gate`; retries:
+:mod:`.retries`; per-key order: :mod:`.order`; the report: :mod:`.report`).
+
 Every option is checked when the run starts, before any request: a bad one raises a
 :class:`~voxkv_async.ValidationError` naming it.
 """
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
-from typing import Any, Protocol, TypedDict
+from typing import Protocol, TypedDict
 
-from .._errors import ApiError, RateLimitedError, ValidationError
+from .._errors import ValidationError
 from .._retry import RetryPolicy
 from .pacing import AdaptiveRate
 from .protocol import BulkClient
@@ -19,6 +21,7 @@ from .report import BulkFailure, BulkReport
 __all__ = [
     "DEFAULT_ITEM_ATTEMPTS",
     "DEFAULT_OUTAGE_TOLERANCE",
+    "DEFAULT_UNKNOWN_OUTCOME_DELAY",
     "BulkOptions",
     "CheckpointLike",
     "FailureSink",
@@ -30,8 +33,11 @@ __all__ = [
 DEFAULT_ITEM_ATTEMPTS = 20
 #: Seconds a run waits for an unreachable server before it gives up.
 DEFAULT_OUTAGE_TOLERANCE = 300.0
-# How long a retry waits at least while the client-wide retry budget is empty.
-_BUDGET_WAIT = 1.0
+#: Seconds a later item for a key waits after an attempt of unknown outcome ended:
+#: longer than the server could still apply that attempt. The real API's bound is not
+#: documented; 60 s is the usual read timeout of gateways in front of a service, and
+#: six of the client's default attempt timeouts.
+DEFAULT_UNKNOWN_OUTCOME_DELAY = 60.0
 
 
 class CheckpointLike(Protocol):
@@ -76,6 +82,12 @@ class BulkOptions(TypedDict, total=False):
         outage_tolerance: Seconds without any answer from the server after which the
             run gives up (default 300): until then it pauses and probes (see
             :class:`BulkAbortedError`).
+        unknown_outcome_delay: Seconds a later item for a key waits after an attempt
+            of an earlier item of that key ended with its outcome unknown (a timeout
+            after sending, a dropped connection, a gateway's 5xx), so that the earlier
+            request, if the server still applies it, cannot land after the later one
+            (default :data:`DEFAULT_UNKNOWN_OUTCOME_DELAY`, 60). Other keys go on
+            meanwhile; ``0`` trusts that nothing lands late.
         checkpoint: A :class:`~voxkv_async.Checkpoint` (or any object with
             ``is_done``/``mark_done``/``flush``): input items it records as done are
             skipped, and every item that succeeds is recorded, so a run over the same
@@ -101,6 +113,7 @@ class BulkOptions(TypedDict, total=False):
     retry: RetryPolicy | None
     timeout: float | None
     outage_tolerance: float
+    unknown_outcome_delay: float
     checkpoint: CheckpointLike | None
     verify: bool
     progress: ProgressCallback | bool | None
@@ -111,10 +124,10 @@ class BulkOptions(TypedDict, total=False):
 
 
 class RunSettings:
-    """The checked options of one run, and the pacing they set up.
+    """The checked options of one run: plain values, each checked before any request.
 
     Args:
-        kv: The client (its retry policy and budget).
+        kv: The client (its retry policy is the items' default).
         options: What the caller passed.
     """
 
@@ -128,76 +141,20 @@ class RunSettings:
         self.on_failure = options.get("on_failure")
         self.raise_on_error = options.get("raise_on_error", False)
         self.checkpoint = options.get("checkpoint")
+        self.report = options.get("report")
         self.timeout = _optional_seconds(options.get("timeout"), "timeout")
         self.outage_tolerance = _seconds(
             options.get("outage_tolerance", DEFAULT_OUTAGE_TOLERANCE), "outage_tolerance")
+        self.unknown_outcome_delay = _seconds(
+            options.get("unknown_outcome_delay", DEFAULT_UNKNOWN_OUTCOME_DELAY),
+            "unknown_outcome_delay", zero=True)
         policy = options.get("retry")
+        #: Attempts per item for transient failures other than throttles.
         self.item_attempts = DEFAULT_ITEM_ATTEMPTS if policy is None else policy.max_attempts
-        self._policy = policy or kv.retry_policy
-        self._report = options.get("report")
-        self._limiter = _limiter(options.get("rate_limit"))
+        #: The policy whose waits space an item's attempts.
+        self.policy = policy or kv.retry_policy
+        self.rate_limit = _rate(options.get("rate_limit"))
         self.pacer = _adaptive(options.get("adaptive", True))
-
-    @property
-    def retry_cost(self) -> int:
-        """Retry-budget tokens one retry of an item costs."""
-        return self._policy.retry_cost
-
-    @property
-    def budget_wait(self) -> float:
-        """The shortest wait of a retry while the retry budget is empty."""
-        return _BUDGET_WAIT
-
-    @property
-    def max_retry_after(self) -> float:
-        """The longest server-asked delay an item waits (``RetryPolicy.max_retry_after``)."""
-        return self._policy.max_retry_after
-
-    def backoff(self, failures: int) -> float:
-        """Full jitter after ``failures`` transient failures of one item."""
-        return _full_jitter(self._policy.base, failures, self._policy.max_wait)
-
-    def throttle_backoff(self, throttles: int) -> float:
-        """Full jitter after ``throttles`` throttles of one item that gave no delay."""
-        return _full_jitter(self._policy.throttle_base, throttles, self._policy.max_wait)
-
-    async def pace(self) -> None:
-        """Wait for the pacer and the fixed rate limit, if any."""
-        if self.pacer is not None:
-            await self.pacer.acquire()
-        if self._limiter is not None:
-            await self._limiter.acquire()
-
-    def tell_pacer(self, outcome: Exception | None) -> None:
-        """Tell the pacer how an attempt it let through ended.
-
-        A throttle (with the server's hint), any other answer (a success or an error
-        envelope: the server took the request), or no answer at all.
-        """
-        pacer = self.pacer
-        if pacer is None:
-            return
-        if outcome is None or (isinstance(outcome, ApiError)
-                               and not isinstance(outcome, RateLimitedError)):
-            pacer.on_success()
-        elif isinstance(outcome, RateLimitedError):
-            pacer.on_throttle(outcome.retry_after)
-        else:
-            pacer.on_error()
-
-    def fresh_report(self, operation: str) -> BulkReport:
-        """The report to fill: the caller's (which must be fresh) or a new one."""
-        report = self._report
-        if report is None:
-            return BulkReport(operation)
-        if report.started_at is not None:
-            raise ValueError("report= must be a fresh BulkReport, not one from another run")
-        report.operation = operation
-        return report
-
-
-def _full_jitter(base: float, n: int, cap: float) -> float:
-    return random.uniform(0, min(cap, base * 2 ** (n - 1)))
 
 
 def _positive_int(value: object, name: str) -> int:
@@ -206,9 +163,11 @@ def _positive_int(value: object, name: str) -> int:
     return value
 
 
-def _seconds(value: object, name: str) -> float:
-    if not isinstance(value, int | float) or isinstance(value, bool) or not value > 0:
-        raise ValidationError(name, "must be a number of seconds > 0", repr(value))
+def _seconds(value: object, name: str, *, zero: bool = False) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool) or not (
+            value >= 0 if zero else value > 0):
+        raise ValidationError(name, f"must be a number of seconds {'>=' if zero else '>'} 0",
+                              repr(value))
     return float(value)
 
 
@@ -216,20 +175,12 @@ def _optional_seconds(value: object, name: str) -> float | None:
     return None if value is None else _seconds(value, name)
 
 
-def _limiter(rate: float | None) -> Any:
-    """An ``aiolimiter.AsyncLimiter`` allowing ``rate`` requests/s, bursts of 100 ms."""
+def _rate(rate: object) -> float | None:
     if rate is None:
         return None
-    if not isinstance(rate, int | float) or not rate > 0:
+    if not isinstance(rate, int | float) or isinstance(rate, bool) or not rate > 0:
         raise ValidationError("rate_limit", "must be a number > 0 (requests/s)", repr(rate))
-    try:
-        from aiolimiter import AsyncLimiter
-    except ImportError as exc:
-        raise ImportError(
-            "rate_limit needs aiolimiter: pip install 'voxkv_async[bulk]'"
-        ) from exc
-    burst = max(1.0, rate / 10)
-    return AsyncLimiter(burst, burst / rate)
+    return float(rate)
 
 
 def _adaptive(adaptive: AdaptiveRate | bool) -> AdaptiveRate | None:

@@ -11,8 +11,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
+from .._events import AttemptHook, EventStream
 from .._models import KeyValueItem
-from .._retry import AttemptHook, RetryBudget, RetryPolicy
+from .._retry import RetryBudget, RetryPolicy
 from .._stats import Stats
 
 __all__ = ["BulkClient"]
@@ -24,6 +25,11 @@ class BulkClient(Protocol):
     @property
     def stats(self) -> Stats:
         """The client's counters (retries are read from it)."""
+        ...
+
+    @property
+    def events(self) -> EventStream:
+        """The client's event stream: bulk runs emit their item retries into it."""
         ...
 
     @property

@@ -19,7 +19,14 @@ import attrs
 
 from .._errors import VoxKVError
 
-__all__ = ["DEFAULT_MAX_FAILURES", "BulkAbortedError", "BulkError", "BulkFailure", "BulkReport"]
+__all__ = [
+    "DEFAULT_MAX_FAILURES",
+    "BulkAbortedError",
+    "BulkError",
+    "BulkFailure",
+    "BulkReport",
+    "fresh_report",
+]
 
 #: Failures a report keeps by default; later ones are only counted (see ``on_failure``).
 DEFAULT_MAX_FAILURES = 10_000
@@ -204,6 +211,16 @@ class BulkReport:
             self.failures.append(failure)
         else:
             self.failures_dropped += 1
+
+
+def fresh_report(report: BulkReport | None, operation: str) -> BulkReport:
+    """The report a run fills: the caller's (``report=``, which must be fresh) or a new one."""
+    if report is None:
+        return BulkReport(operation)
+    if report.started_at is not None:
+        raise ValueError("report= must be a fresh BulkReport, not one from another run")
+    report.operation = operation
+    return report
 
 
 class BulkAbortedError(VoxKVError):

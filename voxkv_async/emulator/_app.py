@@ -105,6 +105,11 @@ async def _api(request: web.Request) -> web.StreamResponse:
     if fault == "slow":
         await asyncio.sleep(core.faults.slow_seconds)
 
+    if fault == "drop_after" and core.faults.late_apply:
+        # The server goes on with the call after its client is gone: it lands later.
+        core.late.schedule(core.faults.late_apply,
+                           lambda: core.answer(method, params, authorization))
+        return _drop(request, core)
     body = core.answer(method, params, authorization)
     if fault == "drop_after":
         return _drop(request, core)

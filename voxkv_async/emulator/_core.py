@@ -7,7 +7,7 @@ from typing import Any
 
 from ._api import Context, call
 from ._errors import ApiFailure
-from ._faults import FaultInjector, Faults
+from ._faults import FaultInjector, Faults, LateApplies
 from ._modes import EmulatorModes
 from ._ratelimit import RateLimit, RateLimiter
 from ._stats import EmulatorStats
@@ -37,6 +37,8 @@ class Core:
         self.token_clock = token_clock or time.time
         self.verifier = TokenVerifier(self.token_clock, self.stats)
         self.injector = FaultInjector(faults, seed, self.stats.faults)
+        #: Calls to apply after their client gave up (``Faults.late_apply``).
+        self.late = LateApplies()
         self.modes = modes
         #: The server-side rate limit's bucket, checked before faults and the store.
         self.limiter = RateLimiter(rate_limit or RateLimit(), rate_clock)
@@ -94,6 +96,7 @@ class Core:
     def reset(self) -> None:
         """Empty the store, zero the counters, forget verified tokens, refill the bucket."""
         self.limiter.fill()
+        self.late.cancel_all()
         self.store.clear()
         for store in self.child_stores.values():
             store.clear()

@@ -1,16 +1,19 @@
-"""Seeded fault injection: latency, HTTP errors, API error codes, slow answers, drops."""
+"""Seeded fault injection: latency, HTTP errors, API error codes, slow answers, drops,
+and calls applied after their client gave up."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import attrs
 
 from ._modes import _known
 
-__all__ = ["FAULT_KINDS", "Faults"]
+__all__ = ["FAULT_KINDS", "FaultInjector", "Faults", "LateApplies"]
 
 FAULT_KINDS = (
     "http_503",
@@ -73,9 +76,14 @@ class Faults:
         code_416: Answered code 416, ``Repeat the request after <retry_after> seconds``.
         slow: Answered normally, but only after ``slow_seconds`` (trips client timeouts).
         drop_before: Connection aborted (TCP reset) before the call is applied.
-        drop_after: The call is applied, then the connection is aborted with no answer.
+        drop_after: The call is applied, then the connection is aborted with no answer
+            (with ``late_apply``: the other way round).
         retry_after: Seconds announced by 429 and 416 answers.
         slow_seconds: The delay of a slow answer.
+        late_apply: A switch for ``drop_after``: when above 0, the connection is aborted
+            first and the call applied this many seconds later, as by a server that goes
+            on with a request its client gave up on (the client cannot tell: its write
+            lands after whatever it sent next). ``0`` (default): applied, then aborted.
         methods: Restrict the fault kinds (not latency) to these API methods;
             ``None`` means all.
     """
@@ -111,6 +119,10 @@ class Faults:
         metadata={"help": "seconds announced by 429 and 416 answers", "kind": "int"},
     )
     slow_seconds: float = attrs.field(default=5.0, **_seconds("delay of a slow answer"))
+    late_apply: float = attrs.field(
+        default=0.0,
+        **_seconds("with drop_after: abort first, apply the call this many seconds later"),
+    )
     methods: frozenset[str] | None = attrs.field(default=None, converter=_methods)
 
     def __attrs_post_init__(self) -> None:
@@ -172,3 +184,30 @@ class FaultInjector:
                 self.counts[kind] += 1
                 return kind
         return None
+
+
+class LateApplies:
+    """Calls to apply after their client gave up (``Faults.late_apply``).
+
+    Timers on the running loop; :meth:`cancel_all` drops those not yet due (a reset
+    empties the store: nothing from before it may land after it).
+    """
+
+    def __init__(self) -> None:
+        self._timers: set[asyncio.TimerHandle] = set()
+
+    def schedule(self, delay: float, apply: Callable[[], object]) -> None:
+        """Run ``apply()`` in ``delay`` seconds."""
+
+        def due() -> None:
+            self._timers.discard(timer)
+            apply()
+
+        timer = asyncio.get_running_loop().call_later(delay, due)
+        self._timers.add(timer)
+
+    def cancel_all(self) -> None:
+        """Drop every call not applied yet."""
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
