@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from _mock_api import GET_URL, SET_URL  # noqa: F401 - for test_read_cache.py
+from _mock_api import GET_URL, ITEM, SET_URL  # noqa: F401 - for test_read_cache, test_telemetry
 from _mock_api import make_kv as mocked_kv  # noqa: F401
 
 from voxkv_async import VoxKV
