@@ -182,6 +182,104 @@ def measure(rows: int, stored: int, concurrency: int) -> dict[str, Any]:
         return results
 
 
+# --- listing at the server's rate (issue 17) ---------------------------------------------
+
+#: The server of the listing runs: a limit of 300 requests/s (code 340), 20 ms each way in.
+RATE, LATENCY_MS = 300.0, 20.0
+
+
+async def _walk(prefix: str) -> dict[str, Any]:
+    from voxkv_async import Credentials, VoxKV
+
+    creds = Credentials.from_env()
+    async with VoxKV(creds, int(os.environ["VOXKV_APPLICATION_ID"]),
+                     ca_file=os.environ["VOXKV_CA_FILE"]) as kv:
+        start = time.perf_counter()
+        listing, keys, last = kv.iter_items(prefix), 0, ""
+        async for item in listing:
+            keys += 1
+            assert item.key > last, "listed out of order or twice"
+            last = item.key
+        elapsed = time.perf_counter() - start
+    r = listing.report
+    return {"keys": keys, "elapsed": elapsed, "requests": r.requests,
+            "throttled": r.throttled, "gaps": r.gaps}
+
+
+def walk_child(prefix: str) -> None:
+    print(json.dumps(asyncio.run(_walk(prefix))))
+
+
+def floor_s(keys: int, writes: int = 0) -> float:
+    """The rate floor: pages of 50 (and writes), one request each, at :data:`RATE`."""
+    return (-(-keys // 50) + writes) / RATE
+
+
+def measure_listing(keys: int) -> dict[str, Any]:
+    """Seed ``keys`` keys at full speed, then walk, export and sync them at the limit."""
+    with EmulatorProcess(0.0) as emu, tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        env = {**os.environ, "VOXKV_BASE_URL": emu.base_url, "VOXKV_CA_FILE": emu.ca,
+               "VOXIMPLANT_CREDENTIALS": emu.creds, "VOXKV_APPLICATION_ID": "1"}
+        kept, changed, empty = folder / "kept.jsonl", folder / "changed.jsonl", folder / "0"
+        write_file(kept, keys)
+        write_file(changed, keys, changed_every=10)
+        empty.write_text("")
+        cli = [sys.executable, "-m", "voxkv_async"]
+        flags = ["--no-progress", "--json"]
+        results: dict[str, Any] = {"seed": run_rss([*cli, "import", str(kept), *flags], env)}
+        emu.set_latency(LATENCY_MS)
+        emu._control("POST", "rate_limit", {"rate": RATE})
+        walk = [sys.executable, "-m", "benchmarks.file_jobs", "--child-walk"]
+        runs = {"walk baseline": [*walk, "nothing:"], "walk": [*walk, "bench:"],
+                "export baseline": [*cli, "export", "--prefix", "nothing:", "-o",
+                                    str(folder / "e0.jsonl"), *flags],
+                "export": [*cli, "export", "--prefix", "bench:", "-o",
+                           str(folder / "export.jsonl"), *flags],
+                "sync baseline": [*cli, "sync", str(empty), "--prefix", "nothing:", *flags],
+                "sync, nothing differs": [*cli, "sync", str(kept), "--prefix", "bench:",
+                                          *flags],
+                "sync, 10% differ": [*cli, "sync", str(changed), "--prefix", "bench:",
+                                     *flags]}
+        for name, command in runs.items():
+            print(f"[file_jobs] {name} ...", file=sys.stderr, flush=True)
+            results[name] = run_rss(command, env)
+            print(f"[file_jobs] {name}: {json.dumps(results[name])}", file=sys.stderr)
+        results["emulator"] = emu.stats()
+        return results
+
+
+def listing_table(keys: int, results: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    lines = [f"**Listing jobs, {keys:,} keys** (emulator over TLS, {LATENCY_MS:g} ms latency, "
+             f"a limit of {RATE:g} requests/s answered as code 340; floor: one request per "
+             f"page of 50 and per write at the limit; {platform.processor() or 'x86_64'}, "
+             f"Python {platform.python_version()}, default options)", "",
+             "| job | keys | writes | elapsed s | rate floor s | x floor | requests "
+             "| throttled | peak RSS MB | growth MB | exit |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    figures: dict[str, Any] = {"keys": keys, "rate": RATE, "latency_ms": LATENCY_MS}
+    for name in ("walk", "export", "sync, nothing differs", "sync, 10% differ"):
+        r, base = results[name], results[name.split(",")[0] + " baseline"]
+        s = r["summary"]
+        listing = s.get("listing") or {}
+        count = s.get("keys", (s.get("plan") or {}).get("stored", 0))
+        writes = s.get("written", 0) if name.startswith("sync") else 0
+        floor = floor_s(keys, writes)
+        elapsed = s.get("elapsed", 0.0)
+        requests = s.get("requests", listing.get("requests", "–"))
+        growth = r["peak_rss_mb"] - base["peak_rss_mb"]
+        lines.append(f"| {name} | {count:,} | {writes:,} | {elapsed:.1f} | {floor:.1f} | "
+                     f"{elapsed / floor:.2f} | {requests} | {s.get('throttled', '–')} | "
+                     f"{r['peak_rss_mb']:.0f} | {growth:+.0f} | {r['exit_code']} |")
+        figures[name] = {"count": count, "writes": writes, "elapsed_s": round(elapsed, 2),
+                         "floor_s": round(floor, 2), "x_floor": round(elapsed / floor, 2),
+                         "peak_rss_mb": r["peak_rss_mb"], "growth_mb": round(growth, 1),
+                         "exit_code": r["exit_code"]}
+    emu = results["emulator"]
+    lines += ["", f"Emulator: {emu.get('throttled', '?')} requests refused over the runs."]
+    return figures, "\n".join(lines) + "\n"
+
+
 def table(rows: int, stored: int, results: dict[str, Any]) -> tuple[dict[str, Any], str]:
     rates = [results[name]["summary"]["written"] / results[name]["summary"]["elapsed"]
              for name in ("library set_many", "library set_many, again")]
@@ -235,7 +333,21 @@ def main() -> None:
     parser.add_argument("--app", type=int, default=11, help=argparse.SUPPRESS)
     parser.add_argument("--child-plan", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--file", help=argparse.SUPPRESS)
+    parser.add_argument("--child-walk", metavar="PREFIX", help=argparse.SUPPRESS)
+    parser.add_argument("--listing", type=int, metavar="KEYS",
+                        help="measure walk/export/sync of KEYS keys at the rate limit only")
     args = parser.parse_args()
+    if args.child_walk is not None:
+        walk_child(args.child_walk)
+        return
+    if args.listing is not None:
+        figures, markdown = listing_table(args.listing, measure_listing(args.listing))
+        RESULTS.mkdir(exist_ok=True)
+        name = f"file_jobs-listing-{args.listing}"
+        (RESULTS / f"{name}.json").write_text(json.dumps(figures, indent=2) + "\n")
+        (RESULTS / f"{name}.md").write_text(markdown)
+        print(markdown)
+        return
     if args.child_library is not None:
         library_child(args.child_library, args.app, args.concurrency)
         return

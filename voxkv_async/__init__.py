@@ -24,9 +24,11 @@ from ._bulk import (
     PacingTuning,
     SetInput,
 )
+from ._bulk.operations import SetManyOptions
 from ._cache import ReadCache
 from ._client import VoxKV
 from ._codecs import Codec, JsonCodec
+from ._commands import CallOptions, ExpiryOptions, SetOptions
 from ._config import BASE_URL_ENV_VAR, CA_FILE_ENV_VAR, DEFAULT_BASE_URL, Limits, Timeouts
 from ._credentials import CREDENTIALS_ENV_VAR, Credentials
 from ._errors import (
@@ -66,6 +68,7 @@ from ._events import (
     Subscriber,
     TokenSigned,
 )
+from ._listing import Listing, ListingOptions, ListingReport
 from ._mock_transport import MockTransport
 from ._models import KeyInfo, KeyValueItem
 from ._namespace import Namespace
@@ -95,6 +98,7 @@ __all__ = [
     "CacheHit",
     "CacheMiss",
     "CallEnded",
+    "CallOptions",
     "CallStarted",
     "Checkpoint",
     "CheckpointCorruptError",
@@ -111,6 +115,7 @@ __all__ = [
     "DecodeError",
     "Event",
     "EventStream",
+    "ExpiryOptions",
     "IncompleteResponseError",
     "InvalidArgumentError",
     "JsonCodec",
@@ -118,6 +123,9 @@ __all__ = [
     "KeyValueItem",
     "KeysInput",
     "Limits",
+    "Listing",
+    "ListingOptions",
+    "ListingReport",
     "MockTransport",
     "Namespace",
     "PacingTuning",
@@ -133,6 +141,8 @@ __all__ = [
     "RetryScheduled",
     "ServerError",
     "SetInput",
+    "SetManyOptions",
+    "SetOptions",
     "Stats",
     "Subscriber",
     "TLSVerificationError",

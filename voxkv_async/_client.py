@@ -6,8 +6,10 @@ answers (:mod:`._wire`), the send chain (:mod:`._calls`: the call, then the retr
 transport that moves the bytes, :mod:`._aiohttp_transport` by default), the bulk operations
 (:mod:`._bulk`), the read path of ``get`` (:mod:`._coalesce`, :mod:`._cache`),
 namespace views (:mod:`._namespace`), value codecs (:mod:`._codecs`) and telemetry
-(:mod:`._telemetry`). A call is: validate and build the body, run attempts under the
-retry policy, each attempt a request through the transport, then read the result.
+(:mod:`._telemetry`). The calls themselves are written once, in :mod:`._operations`,
+over the primitive this class provides (``_execute``): a call is a checked command
+(:mod:`._commands`) run through the read path, then attempts under the retry policy,
+each a request through the transport, then its answer read.
 """
 
 from __future__ import annotations
@@ -16,40 +18,40 @@ import asyncio
 import ssl as _ssl
 import time
 import warnings
-from collections.abc import AsyncIterator, Callable
-from datetime import datetime
-from functools import partial
+from collections.abc import Callable
 from os import PathLike
 from types import TracebackType
-from typing import Any, Self, Unpack
+from typing import Any, Self, TypeVar, cast
 
 import aiohttp
 
-from . import _bulk, _wire
+from . import _wire
 from ._aiohttp_transport import transport_for
 from ._attempt import Attempt
 from ._auth import Signed, TokenCache, TokenSettings, check_account_id
-from ._bulk import BulkOptions, BulkReport, KeysInput, SetInput
 from ._cache import CacheStore, ReadCache
-from ._calls import KEY_MISSING, Caller, check_timeout, walk
+from ._calls import Caller, check_timeout
 from ._coalesce import Reads, fetcher
 from ._codecs import CodecMethods
+from ._commands import CallOptions, Command, Commands
 from ._config import Limits, Timeouts, resolve_base_url
 from ._credentials import Credentials
 from ._errors import ValidationError
 from ._events import AttemptHook, EventStream, attempt_hook_subscriber
-from ._models import KeyInfo, KeyValueItem
+from ._models import KeyValueItem
 from ._namespace import Namespace, namespace_prefix
 from ._retry import Retrier, RetryBudget, RetryPolicy
 from ._stats import Stats
 from ._telemetry import make_telemetry
 from ._transports import Transport
-from ._validation import MAX_COUNT, check_application_id
+from ._validation import check_application_id
 from ._version import VERSION
 
 __all__ = ["VoxKV"]
 
-
+T = TypeVar("T")
+# The writes that keep the read path (coalescing, the read cache) consistent.
+_WRITES = frozenset({_wire.SET, _wire.DEL})
 
 class VoxKV(CodecMethods):
     """An asyncio client for the Voximplant key-value storage of one application.
@@ -129,7 +131,7 @@ class VoxKV(CodecMethods):
         self.account_id = check_account_id(account_id)
         if read_cache is not None and not isinstance(read_cache, ReadCache):
             raise TypeError(f"read_cache must be a ReadCache, got {type(read_cache).__name__}")
-        self._requests = _wire.RequestBuilder(application_id, application_name)
+        self._commands = Commands(_wire.RequestBuilder(application_id, application_name))
         self.base_url = resolve_base_url(base_url)
         timeouts = timeouts or Timeouts()
         #: What this client does, as events (:class:`EventStream`): ``kv.stats``, attempt
@@ -210,11 +212,10 @@ class VoxKV(CodecMethods):
         """Call ``hook`` after every attempt of every call; returns a function removing it.
 
         The hook gets ``None`` when the attempt succeeded, or the :class:`VoxKVError` it
-        failed with (before the retry policy decides what to do). Meant for metrics; it
-        runs on the event loop and must be quick; an exception in it is logged, not
-        raised. It is a subscriber of :attr:`events` that sees :class:`AttemptEnded`
-        events only: subscribe to :attr:`events` for the status, the attempt number, the
-        retries and the rest.
+        failed with (before the retry policy decides what to do). Meant for metrics (bulk
+        runs see throttling from their items' own outcomes, not through hooks). It runs
+        on the event loop and must be quick; an exception in it is logged, not raised.
+        It is a subscriber of :attr:`events` that sees :class:`AttemptEnded` events only.
         """
         return self.events.subscribe(attempt_hook_subscriber(hook))
 
@@ -232,157 +233,39 @@ class VoxKV(CodecMethods):
         """A view of the keys ``name:...``, with this client's methods and relative keys."""
         return Namespace(self, namespace_prefix("", name))
 
-    # --- the five calls --------------------------------------------------------------
+    # --- the calls: written once in Operations, over this primitive --------------------
 
-    async def set(
-        self,
-        key: str,
-        value: str,
-        *,
-        ttl: int | None = None,
-        expires_at: int | datetime | None = None,
-        retry: RetryPolicy | None = None,
-        timeout: float | None = None,
-    ) -> KeyValueItem:
-        """Create or update ``key`` (``SetKeyValueItem``, an upsert).
+    @property
+    def _client(self) -> VoxKV:
+        return self
 
-        Args:
-            key: 1..200 characters: Latin or Cyrillic letters, digits, ``_ - : ; . # +``.
-            value: Up to 2000 characters.
-            ttl: Seconds to live, 0..7,776,000 (90 days).
-            expires_at: Expiry as Unix seconds or an aware datetime, instead of ``ttl``;
-                between now and now + 90 days (60 s of slack for clock skew).
-                With neither, the API's default TTL of 30 days is sent.
-            retry: The retry policy of this call, instead of the client's.
-            timeout: Seconds for the whole call, retries included, instead of
-                ``Timeouts.deadline``; past it, :class:`RequestTimeoutError`.
-
-        Returns:
-            The stored item, with the server's ``expires_at``.
-        """
-        body = self._requests.set(key, value, ttl, expires_at)
+    async def _execute(self, command: Command[T], options: CallOptions) -> T:
+        """Run one checked command: a ``get`` through the read path (coalescing, the read
+        cache), a write so that later reads see it (read-your-writes), a listing
+        straight through the send chain."""
+        retry, timeout = options.get("retry"), options.get("timeout")
+        method, key = command.method, command.key
+        if method == _wire.GET:
+            if self._caller.loop is not asyncio.get_running_loop():
+                self._caller.bind_loop()
+            if timeout is not None:
+                check_timeout(timeout)
+            # A GET command reads a KeyValueItem | None: T is that here.
+            return cast(T, await self._reads.get(key, command.body, retry, timeout))
+        if method not in _WRITES:
+            return await self._send(command, retry, timeout)
         with self._reads.writing(key) as write:
-            item = _wire.read_set(await self._call(_wire.SET, body, key, retry, timeout),
-                                  key, value)
-            write.stored(item)
-        return item
+            result = await self._send(command, retry, timeout)
+            if method == _wire.SET:
+                write.stored(cast(KeyValueItem, result))
+            else:
+                write.deleted()
+        return result
 
-    async def get(
-        self, key: str, *, retry: RetryPolicy | None = None, timeout: float | None = None
-    ) -> KeyValueItem | None:
-        """The item stored under ``key``, or ``None`` if there is none.
-
-        ``retry`` and ``timeout`` are as for :meth:`set`. Concurrent calls for one key
-        may share one request (see ``coalesce``); a call with its own ``retry`` never
-        does, one with its own ``timeout`` waits for the shared answer at most that long.
-        """
-        body = self._requests.key(key)
-        if self._caller.loop is not asyncio.get_running_loop():
-            self._caller.bind_loop()
-        if timeout is not None:
-            check_timeout(timeout)
-        return await self._reads.get(key, body, retry, timeout)
-
-    async def delete(
-        self, key: str, *, retry: RetryPolicy | None = None, timeout: float | None = None
-    ) -> bool:
-        """Delete ``key``; ``True`` if it existed, ``False`` if there was nothing to delete.
-
-        Idempotent: a retried delete that finds the key already gone returns ``False``.
-        ``retry`` and ``timeout`` are as for :meth:`set`.
-        """
-        body = self._requests.key(key)
-        with self._reads.writing(key) as write:
-            result = await self._call(_wire.DEL, body, key, retry, timeout, missing_ok=True)
-            write.deleted()
-        return result is not KEY_MISSING and _wire.read_deleted(result)
-
-    async def items(self, prefix: str, *, count: int = MAX_COUNT, offset: int = 0,
-                    retry: RetryPolicy | None = None, timeout: float | None = None
-                    ) -> list[KeyValueItem]:
-        """One page of the items whose keys start with ``prefix`` (``GetKeyValueItems``).
-
-        Args:
-            prefix: Key prefix (e.g. a ``ns:`` namespace), same rules as a key.
-            count: Page size, 1..50.
-            offset: Items to skip.
-            retry: As for :meth:`set`.
-            timeout: As for :meth:`set`.
-        """
-        body = self._requests.items_page(prefix, count, offset)
-        return _wire.read_items(await self._call(_wire.ITEMS, body, prefix, retry, timeout))
-
-    async def keys(self, prefix: str | None = None, *, count: int = MAX_COUNT, offset: int = 0,
-                   retry: RetryPolicy | None = None, timeout: float | None = None
-                   ) -> list[KeyInfo]:
-        """One page of keys, all or those starting with ``prefix`` (``GetKeyValueKeys``)."""
-        body = self._requests.keys_page(prefix, count, offset)
-        return _wire.read_keys(await self._call(_wire.KEYS, body, prefix, retry, timeout))
-
-    async def iter_items(self, prefix: str, *, page_size: int = MAX_COUNT,
-                         retry: RetryPolicy | None = None, timeout: float | None = None
-                         ) -> AsyncIterator[KeyValueItem]:
-        """Every item whose key starts with ``prefix``, page by page until exhausted.
-
-        Pages are fetched by offset: keys written or deleted during the walk may be seen
-        twice or missed, as with any offset pagination. ``retry`` and ``timeout`` apply
-        to each page's call.
-        """
-        fetch = partial(self.items, retry=retry, timeout=timeout)
-        async for item in walk(fetch, _wire.ITEMS, prefix, page_size):
-            yield item
-
-    async def iter_keys(self, prefix: str | None = None, *, page_size: int = MAX_COUNT,
-                        retry: RetryPolicy | None = None, timeout: float | None = None
-                        ) -> AsyncIterator[KeyInfo]:
-        """Every key (starting with ``prefix``, if given), page by page until exhausted."""
-        fetch = partial(self.keys, retry=retry, timeout=timeout)
-        async for info in walk(fetch, _wire.KEYS, prefix, page_size):
-            yield info
-
-    # --- bulk --------------------------------------------------------------------------
-
-    async def set_many(
-        self,
-        items: SetInput,
-        *,
-        ttl: int | None = None,
-        expires_at: int | datetime | None = None,
-        **options: Unpack[BulkOptions],
-    ) -> BulkReport:
-        """Set many items concurrently, streaming them from ``items`` in bounded memory.
-
-        Args:
-            items: A mapping of key to value, or a sync or async iterable of
-                ``(key, value)`` pairs or :class:`KeyValueItem` s (an item's own
-                ``expires_at`` wins over ``ttl``/``expires_at``). Read lazily.
-            ttl: Seconds to live for items without an expiry of their own.
-            expires_at: Or their expiry, as Unix seconds or an aware datetime.
-            options: See :class:`BulkOptions` (``retry`` and ``timeout`` apply to each
-                item).
-
-        Returns:
-            A :class:`BulkReport` in which every input item is counted exactly once, as
-            succeeded or failed (with its exception). Invalid items fail without a
-            request; the others go on.
-        """
-        return await _bulk.set_many(self, items, ttl=ttl, expires_at=expires_at, **options)
-
-    async def get_many(
-        self, keys: KeysInput, **options: Unpack[BulkOptions]
-    ) -> list[KeyValueItem | None]:
-        """Get many keys concurrently: the items in input order, ``None`` where missing.
-
-        Raises :class:`BulkError` if any key failed (``raise_on_error`` defaults to
-        ``True`` here: ``None`` alone cannot tell failed from missing). The list is as
-        long as the input, so call it on chunks of an unbounded stream.
-        """
-        return await _bulk.get_many(self, keys, **options)
-
-    async def delete_many(self, keys: KeysInput, **options: Unpack[BulkOptions]) -> BulkReport:
-        """Delete many keys concurrently; keys already absent count as succeeded and in
-        :attr:`BulkReport.missing`."""
-        return await _bulk.delete_many(self, keys, **options)
+    async def _send(self, command: Command[T], retry: RetryPolicy | None,
+                    timeout: float | None) -> T:
+        return command.read(await self._call(command.method, command.body, command.key or None,
+                                             retry, timeout, missing_ok=command.missing_ok))
 
 
 def _cache_store(settings: ReadCache | None, clock: Callable[[], float]) -> CacheStore | None:

@@ -1,7 +1,8 @@
 """Values as objects: the :class:`Codec` interface, :class:`JsonCodec`, and the JSON methods.
 
 ``set_json``/``get_json`` (and the bulk ``set_many_json``/``get_many_json``) are on the
-client and on namespace views alike (:class:`CodecMethods`). Each takes ``codec=``: JSON
+client and on namespace views alike (:class:`CodecMethods`), written around the same
+calls with the same options. Each takes ``codec=``: JSON
 by default, any object with ``name``, ``encode`` and ``decode`` otherwise (a msgpack +
 base64 codec, an orjson one, ...). Encoding is checked before any request: an object
 the codec cannot encode, or whose encoding is over 2,000 characters, is a
@@ -13,19 +14,22 @@ never quoted).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
-from datetime import datetime
+from collections.abc import AsyncIterable, Iterable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, Unpack, runtime_checkable
 
 import attrs
 
+from . import _bulk
+from ._commands import CallOptions, SetOptions
 from ._errors import DecodeError, ValidationError
 from ._models import KeyValueItem
+from ._operations import Operations
 from ._validation import VALUE_MAX
 
 if TYPE_CHECKING:
     from ._bulk import BulkOptions, BulkReport, KeysInput
-    from ._retry import RetryPolicy
+    from ._bulk.operations import SetManyOptions
 
 __all__ = ["JSON", "Codec", "CodecMethods", "JsonCodec", "decode_value", "encode_value"]
 
@@ -113,78 +117,47 @@ def decode_value(codec: Codec, key: str, text: str) -> Any:
         raise DecodeError(key, codec.name, type(exc).__name__) from None
 
 
-class _Store(Protocol):
-    """What :class:`CodecMethods` needs of its host: the client or a namespace view."""
-
-    async def set(self, key: str, value: str, *, ttl: int | None = None,
-                  expires_at: int | datetime | None = None, retry: RetryPolicy | None = None,
-                  timeout: float | None = None) -> KeyValueItem: ...
-
-    async def get(self, key: str, *, retry: RetryPolicy | None = None,
-                  timeout: float | None = None) -> KeyValueItem | None: ...
-
-    async def set_many(self, items: Any, *, ttl: int | None = None,
-                       expires_at: int | datetime | None = None,
-                       **options: Unpack[BulkOptions]) -> BulkReport: ...
-
-    async def get_many(self, keys: KeysInput,
-                       **options: Unpack[BulkOptions]) -> list[KeyValueItem | None]: ...
-
-
-class CodecMethods:
-    """``set_json``, ``get_json``, ``set_many_json``, ``get_many_json``: mixed into the
-    client and the namespace views."""
+class CodecMethods(Operations):
+    """The calls of :class:`~voxkv_async._operations.Operations`, and ``set_json``,
+    ``get_json``, ``set_many_json``, ``get_many_json`` around them, with the same
+    options: what the client and the namespace views have."""
 
     __slots__ = ()
 
-    async def set_json(
-        self: _Store, key: str, obj: Any, *, ttl: int | None = None,
-        expires_at: int | datetime | None = None, retry: RetryPolicy | None = None,
-        timeout: float | None = None, codec: Codec = JSON,
-    ) -> KeyValueItem:
+    async def set_json(self, key: str, obj: Any, *, codec: Codec = JSON,
+                       **options: Unpack[SetOptions]) -> KeyValueItem:
         """Store ``obj`` encoded (compact JSON by default) under ``key``.
 
-        Arguments are as for ``set``; ``codec`` encodes. Raises
+        ``options`` are as for ``set``; ``codec`` encodes. Raises
         :class:`ValidationError` before any request if ``obj`` cannot be encoded or its
         encoding is over 2,000 characters (the message gives the encoded length).
         Returns the stored item (its ``value`` is the encoded text).
         """
-        text = encode_value(codec, obj)
-        return await self.set(key, text, ttl=ttl, expires_at=expires_at, retry=retry,
-                              timeout=timeout)
+        return await self.set(key, encode_value(codec, obj), **options)
 
-    async def get_json(
-        self: _Store, key: str, default: Any = None, *, retry: RetryPolicy | None = None,
-        timeout: float | None = None, codec: Codec = JSON,
-    ) -> Any:
+    async def get_json(self, key: str, default: Any = None, *,
+                       codec: Codec = JSON, **options: Unpack[CallOptions]) -> Any:
         """The object stored under ``key``, or ``default`` when there is none.
 
         Raises:
             DecodeError: The stored value is not valid for ``codec`` (the error names
                 the key, never the value).
         """
-        item = await self.get(key, retry=retry, timeout=timeout)
+        item = await self.get(key, **options)
         return default if item is None else decode_value(codec, key, item.value)
 
-    async def set_many_json(
-        self: _Store, items: ObjectsInput, *, ttl: int | None = None,
-        expires_at: int | datetime | None = None, codec: Codec = JSON,
-        **options: Unpack[BulkOptions],
-    ) -> BulkReport:
+    async def set_many_json(self, items: ObjectsInput, *, codec: Codec = JSON,
+                            **options: Unpack[SetManyOptions]) -> BulkReport:
         """``set_many`` of objects, each encoded with ``codec`` as it is read.
 
         An object that cannot be encoded, or whose encoding is too long, fails alone
         (a ``ValidationError`` in the report), as a bad item of ``set_many`` does.
         """
-        source = items.items() if isinstance(items, Mapping) else items
-        encoded: Any = (_encode_async(source, codec) if isinstance(source, AsyncIterable)
-                        else _encode_sync(source, codec))
-        return await self.set_many(encoded, ttl=ttl, expires_at=expires_at, **options)
+        return await _bulk.set_many(self._client, items, via=self,
+                                    encode=partial(encode_value, codec), **options)
 
-    async def get_many_json(
-        self: _Store, keys: KeysInput, default: Any = None, *, codec: Codec = JSON,
-        **options: Unpack[BulkOptions],
-    ) -> list[Any]:
+    async def get_many_json(self, keys: KeysInput, default: Any = None, *,
+                            codec: Codec = JSON, **options: Unpack[BulkOptions]) -> list[Any]:
         """``get_many``, decoded: the objects in input order, ``default`` where missing.
 
         Raises:
@@ -193,26 +166,3 @@ class CodecMethods:
         found = await self.get_many(keys, **options)
         return [default if item is None else decode_value(codec, item.key, item.value)
                 for item in found]
-
-
-def _encoded(pair: Any, codec: Codec) -> Any:
-    """``(key, text)`` for a ``(key, object)`` pair; what cannot be encoded is passed so
-    that ``set_many`` fails that item alone."""
-    if not (isinstance(pair, tuple | list) and len(pair) == 2):
-        return pair
-    key, obj = pair
-    try:
-        text = codec.encode(obj)
-    except (TypeError, ValueError, RecursionError):
-        return key, obj  # not a str: set_many fails it as a bad value
-    return key, text  # over 2,000 characters: set_many fails it, naming the length
-
-
-def _encode_sync(source: Iterable[Any], codec: Codec) -> Iterator[Any]:
-    for pair in source:
-        yield _encoded(pair, codec)
-
-
-async def _encode_async(source: AsyncIterable[Any], codec: Codec) -> AsyncIterator[Any]:
-    async for pair in source:
-        yield _encoded(pair, codec)

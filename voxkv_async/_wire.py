@@ -20,7 +20,6 @@ import json
 import re
 import time
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 from urllib.parse import quote_plus, urlencode
 
@@ -34,7 +33,6 @@ from ._errors import (
 )
 from ._httpdate import parse_http_date
 from ._models import KeyInfo, KeyValueItem
-from ._validation import check_count, check_expiry, check_key, check_offset, check_value
 
 __all__ = [
     "DEL",
@@ -77,7 +75,10 @@ _SET_FLAGS = (1, True, "1", "ok", "OK")
 
 
 class RequestBuilder:
-    """Builds the form bodies of the five calls for one application, validating first.
+    """Encodes the form bodies of the five calls for one application.
+
+    It only encodes: the arguments come checked (keys, values, expiries, pages are
+    checked once, where a call's command is built: :class:`~voxkv_async._commands.Commands`).
 
     Args:
         application_id: Sent with every call.
@@ -93,12 +94,10 @@ class RequestBuilder:
         # Every body starts with these fields: encoded once.
         self._application = urlencode(form)
 
-    def set(self, key: str, value: str, ttl: int | None,
-            expires_at: int | datetime | None) -> str:
-        """The body of a ``SetKeyValueItem``; :class:`ValidationError` if an argument is bad."""
-        check_key(key)
-        check_value(value)
-        name, seconds = check_expiry(ttl, expires_at)
+    def set(self, key: str, value: str, expiry: tuple[str, int]) -> str:
+        """The body of a ``SetKeyValueItem``; ``expiry`` is ``("ttl", n)`` or
+        ``("expires_at", ts)``."""
+        name, seconds = expiry
         try:
             # quote_plus per field: the bytes urlencode() gives, at under half its cost.
             return (f"{self._application}&key={quote_plus(key)}&value={quote_plus(value)}"
@@ -111,19 +110,11 @@ class RequestBuilder:
 
     def key(self, key: str) -> str:
         """The body of a ``GetKeyValueItem`` or ``DelKeyValueItem``."""
-        check_key(key)
         return f"{self._application}&key={quote_plus(key)}"
 
-    def items_page(self, prefix: str, count: int, offset: int) -> str:
-        """The body of a ``GetKeyValueItems`` page (a prefix is required)."""
-        return self._page(check_key(prefix, "prefix"), count, offset)
-
-    def keys_page(self, prefix: str | None, count: int, offset: int) -> str:
-        """The body of a ``GetKeyValueKeys`` page (all keys without a prefix)."""
-        return self._page(None if prefix is None else check_key(prefix, "prefix"), count, offset)
-
-    def _page(self, prefix: str | None, count: int, offset: int) -> str:
-        params: dict[str, Any] = {"count": check_count(count), "offset": check_offset(offset)}
+    def page(self, prefix: str | None, count: int, offset: int) -> str:
+        """The body of a ``GetKeyValueItems``/``GetKeyValueKeys`` page (``None``: all keys)."""
+        params: dict[str, Any] = {"count": count, "offset": offset}
         if prefix is not None:
             params["key"] = prefix
         return f"{self._application}&{urlencode(params)}"

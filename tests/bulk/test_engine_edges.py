@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
 
@@ -29,13 +30,18 @@ from voxkv_async import (
     Stats,
 )
 from voxkv_async._bulk import set_many
+from voxkv_async._commands import Command, Commands
 from voxkv_async._retry import RetryBudget
+from voxkv_async._wire import GET, SET, RequestBuilder
 
 Behaviour = Callable[[str, int], Awaitable[None]]
 
 
 class FakeClient:
-    """A ``BulkClient`` whose every call runs ``behave(key, attempt_number)`` first."""
+    """A ``BulkClient`` whose every write runs ``behave(key, attempt_number)`` first.
+
+    It runs the commands bulk builds (``_commands``) itself, on a dict, as a server would.
+    """
 
     def __init__(self, behave: Behaviour) -> None:
         self.stats = Stats()
@@ -46,21 +52,18 @@ class FakeClient:
         self.store: dict[str, str] = {}
         self.calls: dict[str, int] = {}
         self._behave = behave
+        self._commands = Commands(RequestBuilder(1))
 
-    def add_attempt_hook(self, hook: Any) -> Callable[[], None]:
-        return lambda: None
-
-    async def set(self, key: str, value: str, **options: Any) -> KeyValueItem:
-        self.calls[key] = self.calls.get(key, 0) + 1
-        await self._behave(key, self.calls[key])
-        self.store[key] = value
-        return KeyValueItem(key, value)
-
-    async def get(self, key: str, **options: Any) -> KeyValueItem | None:
-        value = self.store.get(key)
-        return None if value is None else KeyValueItem(key, value)
-
-    async def delete(self, key: str, **options: Any) -> bool:
+    async def _execute(self, command: Command[Any], options: Any) -> Any:
+        key = command.key
+        if command.method == SET:
+            self.calls[key] = self.calls.get(key, 0) + 1
+            await self._behave(key, self.calls[key])
+            self.store[key] = value = dict(parse_qsl(command.body))["value"]
+            return KeyValueItem(key, value)
+        if command.method == GET:
+            value = self.store.get(key)
+            return None if value is None else KeyValueItem(key, value)
         return self.store.pop(key, None) is not None
 
 

@@ -150,3 +150,21 @@ def test_an_interrupted_sync_says_so_and_a_rerun_finishes(voxkv: Voxkv) -> None:
     assert done.returncode == 0
     assert summary(done)["plan"]["unchanged"] >= 50  # what the first run had written
     assert len(voxkv.emu.items()) == 2000
+
+
+def test_a_sync_of_many_keys_lists_concurrently_and_writes_nothing_when_equal(
+        voxkv: Voxkv) -> None:
+    many = {f"m:{i:05d}": f"v{i}" for i in range(3000)}
+    store(voxkv, many)
+    write_jsonl(voxkv.cwd / "same.jsonl", [{"key": k, "value": v} for k, v in many.items()])
+    voxkv.emu.set_faults(latency=0.05)
+    writes, pages = voxkv.writes(), voxkv.emu.stats.requests["GetKeyValueItems"]
+    done = voxkv("sync", "same.jsonl", "--prefix", "m:", "--json")
+    assert done.returncode == 0, done.stderr
+    result = summary(done)
+    assert voxkv.writes() == writes
+    assert result["plan"]["unchanged"] == result["plan"]["stored"] == 3000
+    assert result["listing"] == {"requests": voxkv.emu.stats.requests["GetKeyValueItems"]
+                                 - pages, "shifts": 0, "gaps": 0}
+    # 62 pages of 49 new keys and the empty one, and at most a window asked for ahead.
+    assert result["listing"]["requests"] <= 62 + 1 + 32

@@ -27,16 +27,21 @@ from voxkv_async import (
     BulkFailure,
     BulkOptions,
     BulkReport,
+    CallOptions,
     ClientClosedError,
     ConnectError,
     Credentials,
     CredentialsError,
+    ExpiryOptions,
     IncompleteResponseError,
     InvalidArgumentError,
+    JsonCodec,
     KeyInfo,
     KeysInput,
     KeyValueItem,
     Limits,
+    Listing,
+    Namespace,
     PermissionDeniedError,
     ProtocolError,
     RateLimitedError,
@@ -44,6 +49,8 @@ from voxkv_async import (
     RetryPolicy,
     ServerError,
     SetInput,
+    SetManyOptions,
+    SetOptions,
     Stats,
     Timeouts,
     TLSVerificationError,
@@ -129,7 +136,33 @@ async def single_calls(kv: VoxKV) -> None:
         assert_type(entry, KeyValueItem)
     async for info in kv.iter_keys():
         assert_type(info, KeyInfo)
-    assert_type(kv.iter_items("ns:"), AsyncIterator[KeyValueItem])
+    listing = kv.iter_items("ns:", concurrency=4)
+    assert_type(listing, Listing[KeyValueItem])
+    assert_type(listing.report.gaps, int)
+    walk: AsyncIterator[KeyInfo] = kv.iter_keys()  # still an async iterator
+    await anext(walk)
+
+
+async def views_and_json(kv: VoxKV, options: SetOptions, per_call: CallOptions) -> None:
+    users = kv.namespace("users")
+    assert_type(users, Namespace)
+    assert_type(users.namespace("vip").prefix, str)
+    assert_type(await users.set("42", "ada", **options), KeyValueItem)
+    assert_type(await users.get("42", **per_call), KeyValueItem | None)
+    assert_type(await users.items(), list[KeyValueItem])
+    assert_type(await users.keys(count=10), list[KeyInfo])
+    async for entry in users.iter_items(page_size=10, timeout=1.0):
+        assert_type(entry, KeyValueItem)
+    assert_type(await users.set_many({"1": "a"}, ttl=60, concurrency=4), BulkReport)
+    assert_type(await users.get_many(["1"]), list[KeyValueItem | None])
+
+    assert_type(await kv.set_json("cfg", {"a": 1}, ttl=60, codec=JsonCodec()), KeyValueItem)
+    assert_type(await kv.get_json("cfg", {}, timeout=1.0), Any)
+    many: SetManyOptions = {"ttl": 60, "concurrency": 8}
+    assert_type(await users.set_many_json({"1": [1, 2]}, **many), BulkReport)
+    assert_type(await kv.get_many_json(["cfg"], default=0), list[Any])
+    expiry: ExpiryOptions = {"expires_at": datetime.now(UTC) + timedelta(hours=1)}
+    assert_type(await kv.set("ns:k", "v", **expiry), KeyValueItem)
 
 
 async def lifecycle(creds: Credentials) -> None:

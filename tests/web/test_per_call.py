@@ -146,7 +146,9 @@ async def test_iterators_take_a_timeout_per_page() -> None:
         await kv.set_many({f"p:{i:02d}": "v" for i in range(30)})
         emu.faults = Faults(slow=1.0, slow_seconds=5.0)
         with pytest.raises(RequestTimeoutError):
-            async for _ in kv.iter_items("p:", page_size=10, timeout=0.2):
+            # A page retried as bulk items are (20 attempts) would take a minute here.
+            async for _ in kv.iter_items("p:", page_size=10, timeout=0.2,
+                                         retry=RetryPolicy(max_attempts=2)):
                 pass
         emu.faults = Faults()
         seen = [i.key async for i in kv.iter_items("p:", page_size=10, timeout=5)]

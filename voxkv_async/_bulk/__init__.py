@@ -11,7 +11,8 @@ One room per concern:
 - :mod:`.breaker`: pausing while the server is down;
 - :mod:`.report`: what a run did (:class:`BulkReport`, :class:`BulkFailure`);
 - :mod:`.options`: :class:`BulkOptions` and their checks; :mod:`.progress`: progress;
-- :mod:`.protocol`: :class:`BulkClient`, all the package knows of the client.
+- :mod:`.protocol`: :class:`BulkClient`, all the package knows of the client: its call
+  primitive (checked commands, run one attempt at a time) and its retry settings.
 
 The client's ``set_many``/``get_many``/``delete_many`` call these; the package never
 imports the client.

@@ -1,30 +1,35 @@
 """The three bulk operations: ``set_many``, ``get_many`` and ``delete_many``.
 
-Each turns its input into a stream of items and a per-item call, and hands both to the
+Each turns its input into a stream of items, each with its checked command (built once,
+as the run takes the item: a bad item fails there, without a request), and a per-item
+attempt that runs the command, and hands both to the
 :class:`~voxkv_async._bulk.engine.BulkRun`. They reach the client only through
-:class:`~voxkv_async._bulk.protocol.BulkClient`.
+:class:`~voxkv_async._bulk.protocol.BulkClient`, the client's own call primitive.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
-from datetime import datetime
-from typing import Unpack
+from typing import Any, TypeVar, Unpack
 
+from .._commands import CallOptions, Command, Executor, ExpiryOptions
 from .._errors import ValidationError
 from .._models import KeyValueItem
 from .._retry import RetryPolicy
-from .._validation import check_expiry, check_key, check_value
+from .._validation import check_expiry
 from .engine import BulkRun
 from .items import Item
 from .options import BulkOptions, RunSettings
 from .protocol import BulkClient
 from .report import BulkFailure, BulkReport
 
+T = TypeVar("T")
+
 __all__ = [
     "ItemLike",
     "KeysInput",
     "SetInput",
+    "SetManyOptions",
     "delete_many",
     "get_many",
     "set_many",
@@ -45,22 +50,31 @@ KeysInput = Iterable[str] | AsyncIterable[str]
 """``get_many``'s and ``delete_many``'s input: a sync or async iterable of keys."""
 
 
+class SetManyOptions(ExpiryOptions, BulkOptions, total=False):
+    """The options of ``set_many`` and ``set_many_json``: :class:`ExpiryOptions` for the
+    items without an expiry of their own, and the :class:`BulkOptions`."""
+
+
 async def set_many(
     kv: BulkClient,
-    items: SetInput,
+    items: SetInput | Mapping[str, Any] | Iterable[Any] | AsyncIterable[Any],
     *,
-    ttl: int | None = None,
-    expires_at: int | datetime | None = None,
-    **options: Unpack[BulkOptions],
+    via: Executor | None = None,
+    encode: Callable[[Any], str] | None = None,
+    **options: Unpack[SetManyOptions],
 ) -> BulkReport:
     """Set many items concurrently, streaming from ``items``; see :class:`BulkOptions`.
 
     Args:
         kv: The client.
+        via: Where the items' commands are built and run: a namespace view of ``kv``
+            (relative keys in, out and in the report); by default ``kv`` itself.
         items: A mapping of key to value, or a sync or async iterable of ``(key, value)``
             pairs or :class:`KeyValueItem` s. Read lazily, never held whole.
-        ttl: Seconds to live for items that carry no ``expires_at`` of their own.
-        expires_at: Or their expiry (Unix seconds or an aware datetime).
+        encode: Turns each value into the text to store (``set_many_json``'s codec);
+            an item it cannot encode fails alone.
+        options: ``ttl`` or ``expires_at`` for items that carry no ``expires_at`` of
+            their own, and the :class:`BulkOptions`.
 
     Returns:
         The report: every input item is counted as succeeded or failed.
@@ -72,29 +86,33 @@ async def set_many(
         Exception: Whatever the input iterable raised, after the items already taken
             from it have finished (they are in the report).
     """
-    check_expiry(ttl, expires_at)
+    expiry = check_expiry(options.pop("ttl", None), options.pop("expires_at", None))
     source: Iterable[object] | AsyncIterable[object] = (
         items.items() if isinstance(items, Mapping) else items
     )
     settings = _settings(kv, options)
-    timeout = settings.timeout
+    calls = kv if via is None else via
+    commands = calls._commands
+    once: CallOptions = {"retry": ONE_ATTEMPT, "timeout": settings.timeout}
 
-    def prepare(raw: object) -> tuple[str, tuple[str, str, int | None]]:
-        item = unpack_item(raw)
-        return item[0], item
+    def unpack(raw: object) -> tuple[object, object, int | None]:
+        key, value, own_expiry = unpack_item(raw)
+        return key, value if encode is None else encode(value), own_expiry
+
+    def prepare(raw: object) -> tuple[str, Command[KeyValueItem]]:
+        # Checked once, here: the attempts send this command as it is.
+        key, value, own_expiry = unpack(raw)
+        own = expiry if own_expiry is None else check_expiry(None, own_expiry)
+        command = commands.set(key, value, own)
+        return command.key, command
 
     async def attempt(item: Item) -> bool:
-        key, value, own_expiry = item.prepared
-        if own_expiry is not None:
-            await kv.set(key, value, expires_at=own_expiry, retry=ONE_ATTEMPT, timeout=timeout)
-        else:
-            await kv.set(key, value, ttl=ttl, expires_at=expires_at, retry=ONE_ATTEMPT,
-                         timeout=timeout)
+        await calls._execute(item.prepared, once)
         return True
 
     async def applied(failure: BulkFailure) -> bool:
-        key, value, _ = unpack_item(failure.item)
-        stored = await kv.get(key)
+        key, value, _ = unpack(failure.item)
+        stored = await calls._execute(commands.get(key), {})
         return stored is not None and stored.value == value
 
     run = BulkRun(kv, "set_many", prepare, attempt, settings)
@@ -104,7 +122,8 @@ async def set_many(
 
 
 async def get_many(
-    kv: BulkClient, keys: KeysInput, **options: Unpack[BulkOptions]
+    kv: BulkClient, keys: KeysInput, *, via: Executor | None = None,
+    **options: Unpack[BulkOptions],
 ) -> list[KeyValueItem | None]:
     """Get many keys concurrently; the items in input order, ``None`` where missing.
 
@@ -116,32 +135,38 @@ async def get_many(
     options.setdefault("raise_on_error", True)
     settings = RunSettings(kv, options)
     results: list[KeyValueItem | None] = []
+    calls = kv if via is None else via
+    once: CallOptions = {"retry": ONE_ATTEMPT, "timeout": settings.timeout}
 
     async def attempt(item: Item) -> bool:
-        found = await kv.get(item.key, retry=ONE_ATTEMPT, timeout=settings.timeout)
+        found = await calls._execute(item.prepared, once)
         results[item.index] = found
         return found is not None
 
-    run = BulkRun(kv, "get_many", _prepare_key, attempt, settings,
+    run = BulkRun(kv, "get_many", _prepare_key(calls._commands.get), attempt, settings,
                   on_take=lambda: results.append(None))
     await run.run(_keys_source(keys))
     return results
 
 
 async def delete_many(
-    kv: BulkClient, keys: KeysInput, **options: Unpack[BulkOptions]
+    kv: BulkClient, keys: KeysInput, *, via: Executor | None = None,
+    **options: Unpack[BulkOptions],
 ) -> BulkReport:
     """Delete many keys concurrently; keys already absent count as succeeded and missing."""
     settings = _settings(kv, options)
+    calls = kv if via is None else via
+    commands = calls._commands
+    once: CallOptions = {"retry": ONE_ATTEMPT, "timeout": settings.timeout}
 
     async def attempt(item: Item) -> bool:
-        return await kv.delete(item.key, retry=ONE_ATTEMPT, timeout=settings.timeout)
+        deleted: bool = await calls._execute(item.prepared, once)
+        return deleted
 
     async def applied(failure: BulkFailure) -> bool:
-        key = failure.item
-        return isinstance(key, str) and await kv.get(key) is None
+        return await calls._execute(commands.get(failure.item), {}) is None
 
-    run = BulkRun(kv, "delete_many", _prepare_key, attempt, settings)
+    run = BulkRun(kv, "delete_many", _prepare_key(commands.delete), attempt, settings)
     await run.run(_keys_source(keys))
     await _verify(run.report, options, settings, applied)
     return run.report
@@ -174,9 +199,15 @@ async def _verify(report: BulkReport, options: BulkOptions, settings: RunSetting
         report.raise_for_errors()
 
 
-def _prepare_key(raw: object) -> tuple[str, str]:
-    key = check_key(raw)
-    return key, key
+def _prepare_key(build: Callable[[object], Command[T]]
+                 ) -> Callable[[object], tuple[str, Command[T]]]:
+    """An item's checked command, built once as the run takes the key."""
+
+    def prepare(raw: object) -> tuple[str, Command[T]]:
+        command = build(raw)
+        return command.key, command
+
+    return prepare
 
 
 def _keys_source(keys: KeysInput) -> Iterable[object] | AsyncIterable[object]:
@@ -185,17 +216,15 @@ def _keys_source(keys: KeysInput) -> Iterable[object] | AsyncIterable[object]:
     return keys
 
 
-def unpack_item(raw: object) -> tuple[str, str, int | None]:
+def unpack_item(raw: object) -> tuple[object, object, int | None]:
     """``(key, value, own expires_at)`` of one input item; ``ValidationError`` if no item.
 
-    The key and value are checked too, so a bad item fails without a request.
+    The key and value are checked where the item's command is built.
     """
     if isinstance(raw, KeyValueItem):
-        key, value, expires_at = raw.key, raw.value, raw.expires_at
-    elif isinstance(raw, tuple | list) and len(raw) == 2:
-        key, value, expires_at = raw[0], raw[1], None
-    else:
-        raise ValidationError(
-            "item", "must be a (key, value) pair or a KeyValueItem", type(raw).__name__
-        )
-    return check_key(key), check_value(value), expires_at
+        return raw.key, raw.value, raw.expires_at
+    if isinstance(raw, tuple | list) and len(raw) == 2:
+        return raw[0], raw[1], None
+    raise ValidationError(
+        "item", "must be a (key, value) pair or a KeyValueItem", type(raw).__name__
+    )

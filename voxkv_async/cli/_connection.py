@@ -64,12 +64,13 @@ EXIT_ABORTED = 3
 EXIT_CODES_HELP = """\
 exit codes:
   0    everything was done
-  1    some rows failed or were rejected (or the export may have drifted)
+  1    some rows failed or were rejected (or the export lost its place under writes)
   2    usage error: bad flags, an unreadable file, a refused checkpoint
   3    the job could not proceed: authentication, permission, application not
        found, TLS verification, or the server unreachable past the retry policy
   130  interrupted by SIGINT (Ctrl-C), 143 by SIGTERM: a summary says what was
        done and how to resume
+  141  export to standard output whose reader went away (| head): quietly
 
 '-' as a file name is standard input (or output); --json prints the final summary
 as one JSON object on standard output; progress and errors go to standard error."""

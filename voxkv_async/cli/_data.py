@@ -1,18 +1,21 @@
 """``voxkv get``, ``set``, ``del``, ``items`` and ``keys``: one call or one listing each.
 
-Exit codes: 0 success, 1 the key is missing (``get``), 2 bad usage or a failed call.
+Exit codes: 0 success, 1 the key is missing (``get``), 2 bad usage or a failed call,
+141 when the reader of a listing went away (``voxkv keys p | head``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
-from collections.abc import AsyncIterator
 from typing import Any
 
+from .._listing import Listing, ListingOptions
 from .._models import KeyInfo, KeyValueItem
 from ._connection import add_command, connected, item_json, print_json
+from ._pipes import EXIT_BROKEN_PIPE, stdout_gone
 
 __all__ = ["register_data"]
 
@@ -41,17 +44,32 @@ def register_data(subparsers: Any) -> None:
     p.add_argument("--limit", type=int, help="stop after this many")
 
 
-async def _print_array(entries: AsyncIterator[KeyValueItem | KeyInfo], limit: int | None) -> None:
-    """A JSON array written entry by entry, so a long listing is never held whole."""
+async def _print_array(entries: Listing[KeyValueItem] | Listing[KeyInfo],
+                       limit: int | None) -> int:
+    """A JSON array written entry by entry, so a long listing is never held whole; 0, or
+    :data:`EXIT_BROKEN_PIPE` when the reader went away (``voxkv keys | head``)."""
     out = sys.stdout
-    out.write("[")
     n = 0
-    async for entry in entries:
-        if limit is not None and n >= limit:
-            break
-        out.write(("," if n else "") + "\n  " + json.dumps(item_json(entry), ensure_ascii=False))
-        n += 1
-    out.write("\n]\n" if n else "]\n")
+    try:
+        out.write("[")
+        async with contextlib.aclosing(entries):
+            async for entry in entries:
+                if limit is not None and n >= limit:
+                    break
+                out.write(("," if n else "") + "\n  "
+                          + json.dumps(item_json(entry), ensure_ascii=False))
+                n += 1
+        out.write("\n]\n" if n else "]\n")
+        out.flush()
+    except BrokenPipeError:
+        stdout_gone()
+        return EXIT_BROKEN_PIPE
+    return 0
+
+
+def _options(limit: int | None) -> ListingOptions:
+    """No more pages in flight than ``--limit`` needs (the walk stops there)."""
+    return {} if limit is None else {"concurrency": max(1, min(32, -(-limit // 49)))}
 
 
 async def _get(args: argparse.Namespace) -> int:
@@ -77,11 +95,11 @@ async def _delete(args: argparse.Namespace) -> int:
 
 async def _items(args: argparse.Namespace) -> int:
     async with connected(args) as kv:
-        await _print_array(kv.iter_items(args.prefix), args.limit)
-    return 0
+        return await _print_array(kv.iter_items(args.prefix, **_options(args.limit)),
+                                  args.limit)
 
 
 async def _keys(args: argparse.Namespace) -> int:
     async with connected(args) as kv:
-        await _print_array(kv.iter_keys(args.prefix), args.limit)
-    return 0
+        return await _print_array(kv.iter_keys(args.prefix, **_options(args.limit)),
+                                  args.limit)

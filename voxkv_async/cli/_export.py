@@ -2,11 +2,12 @@
 
 Every item under ``P`` is written as a JSON line, to a temporary file in the output's
 folder that is fsynced and renamed over the output only at the end (standard output is
-written as it goes). The walk pages by offset, so keys written or deleted under ``P``
-meanwhile can make it skip or repeat items; to find out, the keys under ``P`` are listed
-again afterwards and compared with what was written (by 8-byte key hashes: 16 bytes per
-key with the expiry). Keys that vanished because they expired are not drift. Any other
-difference is reported and the export exits 1.
+written as it goes). The walk is ``iter_items``' (:mod:`voxkv_async._listing`): pages
+fetched concurrently at the server's rate, each checked against the one before, so keys
+written or deleted under ``P`` meanwhile are detected and the walk re-anchors: every key
+present throughout the walk is written exactly once. Those changes are reported; a place
+where the walk could not re-anchor (keys there may be missing or repeated) makes the
+export exit 1. A reader of standard output that goes away (``| head``) ends it quietly.
 """
 
 from __future__ import annotations
@@ -18,34 +19,20 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO, Any
 
-import attrs
-
 from .._bulk._checkpoint_log import fsync_dir
-from .._models import KeyInfo
+from .._listing import ListingReport
 from .._validation import check_key
 from ._connection import EXIT_OK, EXIT_PARTIAL, UsageError, connected, is_stdio
 from ._jobs import Bar, finish, run_job, show_progress
-from ._keytable import KeyTable
+from ._pipes import EXIT_BROKEN_PIPE, stdout_gone
 
-__all__ = ["Drift", "drift_of", "run_export"]
+__all__ = ["run_export"]
 
-
-@attrs.define
-class Drift:
-    """How the keys under the prefix after the walk differ from what was written."""
-
-    appeared: int = 0
-    vanished: int = 0
-    expired: int = 0
-    repeated: int = 0
-
-    @property
-    def any(self) -> bool:
-        return bool(self.appeared or self.vanished or self.repeated)
+# One encoder for every row: json.dumps(ensure_ascii=False) builds a new one per call.
+_encode = json.JSONEncoder(ensure_ascii=False).encode
 
 
 class _Output:
@@ -89,26 +76,32 @@ class _ExportJob:
         self.prefix = check_key(args.prefix, "--prefix")
         if args.json and is_stdio(args.output):
             raise UsageError("--json needs -o FILE: standard output carries the export")
-        self.written = KeyTable(columns=1)  # key hash -> expires_at
+        self.keys = 0
         self.bar = Bar(show_progress(args), None, "export", unit=" keys")
-        self.drift: Drift | None = None
+        self.drift: ListingReport | None = None
+        self.broken_pipe = False
         self.output = _Output(args.output)
 
     async def run(self) -> None:
-        async with connected(self.args) as kv:
-            write = self.output.file.write
-            async for item in kv.iter_items(self.prefix):
-                write(json.dumps({"key": item.key, "value": item.value,
-                                  "expires_at": item.expires_at},
-                                 ensure_ascii=False).encode("utf-8") + b"\n")
-                self.written.add(hash(item.key), item.expires_at or 0)
-                self.bar.set(len(self.written))
-            self.drift = await self._check(kv.iter_keys(self.prefix))
-        self.output.commit()
+        try:
+            await self._walk()
+            self.output.commit()
+        except BrokenPipeError:
+            if self.output.tmp is not None:
+                raise  # a file, not a pipe
+            self.broken_pipe = True
+            stdout_gone()
 
-    async def _check(self, keys: AsyncIterator[KeyInfo]) -> Drift:
-        """List the keys again and compare them with what was written."""
-        return await drift_of(self.written, keys, int(time.time()))
+    async def _walk(self) -> None:
+        async with connected(self.args) as kv:
+            write, bar = self.output.file.write, self.bar
+            async with contextlib.aclosing(kv.iter_items(self.prefix)) as listing:
+                async for item in listing:
+                    write(_encode({"key": item.key, "value": item.value,
+                                   "expires_at": item.expires_at}).encode("utf-8") + b"\n")
+                    self.keys += 1
+                    bar.set(self.keys)
+            self.drift = listing.report
 
     def close(self) -> None:
         """The bar closed, the temporary output removed unless it was renamed into place."""
@@ -117,50 +110,34 @@ class _ExportJob:
 
     def finish(self, signum: int | None, exit_signal: int) -> int:
         self.bar.close()
+        if self.broken_pipe:
+            return EXIT_BROKEN_PIPE  # quietly: the reader has all it wanted
         drift = self.drift
         code = exit_signal if signum is not None else (
-            EXIT_PARTIAL if drift is not None and drift.any else EXIT_OK)
+            EXIT_PARTIAL if drift is not None and drift.gaps else EXIT_OK)
         summary: dict[str, Any] = {
             "command": "export", "status": _status(code, signum), "exit_code": code,
             "prefix": self.prefix,
             "output": None if signum is not None else str(self.args.output),
-            "target": str(self.args.output),
-            "keys": len(self.written), "drift": attrs.asdict(drift) if drift else None,
+            "target": str(self.args.output), "keys": self.keys,
+            "drift": {"shifts": drift.shifts, "gaps": drift.gaps} if drift else None,
+            "requests": drift.requests if drift else None,
             "elapsed": round(time.monotonic() - self.started, 3),
         }
-        if drift is not None and drift.any:
-            self.bar.write(
-                f"voxkv export: warning: the keys under {self.prefix!r} changed during the "
-                f"walk ({drift.appeared} appeared, {drift.vanished} vanished, "
-                f"{drift.repeated} listed twice): paging by offset may have skipped or "
-                "repeated items, so the export may be short. Run it again when writes "
-                "under the prefix have stopped.")
+        if drift is not None and (drift.shifts or drift.gaps):
+            self.bar.write(_drift_warning(self.prefix, drift))
         return finish(self.args, summary, _line(summary, signum))
 
 
-async def drift_of(written: KeyTable, keys: AsyncIterator[KeyInfo], now: int) -> Drift:
-    """How ``keys`` (listed after the walk) differ from ``written`` (key hash -> expiry).
-
-    A written key no longer listed is drift unless its expiry has passed by ``now``.
-    """
-    written.freeze()
-    seen = bytearray(len(written))
-    drift = Drift(repeated=sum(1 for _ in written.repeats()))
-    async for info in keys:
-        slot = written.find(hash(info.key))
-        if slot < 0:
-            drift.appeared += 1
-            continue
-        for same in written.run_of(slot):
-            seen[same] = 1
-    expiries = written.columns[0]
-    for slot, flag in enumerate(seen):
-        if not flag:
-            if 0 < expiries[slot] <= now:
-                drift.expired += 1
-            else:
-                drift.vanished += 1
-    return drift
+def _drift_warning(prefix: str, drift: ListingReport) -> str:
+    if drift.gaps:
+        return (f"voxkv export: warning: keys under {prefix!r} were added or deleted during "
+                f"the walk and it lost its place {drift.gaps} time(s): keys there may be "
+                "missing or repeated. Run it again when writes under the prefix have "
+                "stopped.")
+    return (f"voxkv export: note: keys under {prefix!r} were added or deleted during the "
+            f"walk ({drift.shifts} time(s) seen); every key present throughout is in the "
+            "export, the keys added or deleted meanwhile may or may not be.")
 
 
 def _status(code: int, signum: int | None) -> str:
@@ -177,12 +154,9 @@ def _line(s: dict[str, Any], signum: int | None) -> str:
                 "only replaced at the end); run the same command again")
     rate = s["keys"] / s["elapsed"] if s["elapsed"] > 0 else 0.0
     where = "standard output" if s["output"] == "-" else s["output"]
-    drifted = "; the listing drifted (exit 1)" if s["status"] == "drift" else ""
-    expired = s["drift"]["expired"] if s["drift"] else 0
-    note = f"; {expired} expired during the walk" if expired else ""
+    drifted = "; the walk lost its place (exit 1)" if s["status"] == "drift" else ""
     return (f"{s['keys']} keys written to {where} in {s['elapsed']:.1f} s "
-            f"({rate:.0f} keys/s){note}{drifted}")
-
+            f"({rate:.0f} keys/s, {s['requests']} requests){drifted}")
 
 
 async def run_export(args: argparse.Namespace) -> int:

@@ -47,9 +47,12 @@ Write every item whose key starts with PREFIX as JSON Lines ({"key", "value",
 "expires_at"}, one per line), which 'voxkv import' reads back as is.
 
 The file is written atomically (a temporary file in the same folder, fsynced, renamed
-at the end). After the walk the keys under PREFIX are listed again: if keys were
-written or deleted under the prefix meanwhile (paging by offset can then skip or
-repeat items), the export says so and exits 1; run it again when writes have stopped."""
+at the end). Pages are fetched concurrently at the server's rate; keys written or
+deleted under the prefix meanwhile are detected, and every key present throughout the
+walk is written exactly once. If the walk could not find its place again after such
+writes (keys there may be missing or repeated), the export says so and exits 1; run it
+again when writes have stopped. With '-o -', a reader that closes early ends it
+quietly (exit 141)."""
 
 _SYNC = """\
 Make the keys under PREFIX equal to FILE (same formats as import): list what is

@@ -1,18 +1,22 @@
 """``voxkv sync FILE --prefix P``: make the keys under ``P`` equal to a file.
 
-Four phases: list what is stored under ``P`` (``iter_items``), read the file and plan
+Four phases: list what is stored under ``P`` (``iter_items``: pages fetched concurrently,
+keys present throughout listed exactly once even under concurrent writes), read the file and plan
 (:mod:`._plan`), then, unless ``--dry-run``, write the rows that differ (``set_many``)
 and, with ``--delete``, delete the keys the file does not have (``delete_many``). Nothing
 is written before the whole plan is known, so ``--dry-run`` and the ``--max-delete``
 guard see exactly what would happen. A sync is its own resume: run it again after an
 interruption and it writes only what still differs. Standard input is spooled to a
-temporary file first, since the file is read twice (to plan, then to write).
+temporary file first, since the file is read twice (to plan, then to write). One
+:class:`~voxkv_async.AdaptiveRate` paces the listing, the writes and the deletions, so
+what the listing learned of the server's limit carries over to the writes.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import shutil
 import sys
 import tempfile
@@ -21,8 +25,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from .._bulk import BulkAbortedError, BulkFailure, BulkReport
+from .._bulk import AdaptiveRate, BulkAbortedError, BulkFailure, BulkReport
 from .._client import VoxKV
+from .._listing import ListingReport
 from .._validation import TTL_MAX, check_key
 from ._connection import (
     EXIT_ABORTED,
@@ -72,6 +77,8 @@ class _SyncJob:
         self.deletes = BulkReport(max_failures=0)
         self.delete_failures = 0
         self.aborted: BulkAbortedError | None = None
+        self.pacer = AdaptiveRate()  # one for the whole job: see the module docstring
+        self.listing: ListingReport | None = None
 
     def _input_path(self) -> Path:
         if not is_stdio(self.args.file):
@@ -117,10 +124,13 @@ class _SyncJob:
 
     async def _list(self, kv: VoxKV) -> None:
         bar = Bar(show_progress(self.args), None, "listing", unit=" keys")
+        stored, listing = self.planner.stored, kv.iter_items(self.prefix, adaptive=self.pacer)
+        self.listing = listing.report
         try:
-            async for item in kv.iter_items(self.prefix):
-                self.planner.stored(item)
-                bar.set(self.planner.plan.stored + 1)
+            async with contextlib.aclosing(listing):
+                async for item in listing:
+                    stored(item)
+                    bar.set(listing.report.listed)
         finally:
             bar.close()
         self.planner.stored_done()
@@ -154,12 +164,13 @@ class _SyncJob:
         with self.path.open("rb") as stream:
             await kv.set_many(self._to_write(stream), ttl=args.ttl,
                               concurrency=args.concurrency, rate_limit=args.rate,
-                              outage_tolerance=args.give_up_after, report=self.writes,
+                              adaptive=self.pacer, outage_tolerance=args.give_up_after,
+                              report=self.writes,
                               progress=self._progress, on_failure=self._write_failed)
         if deleting:
             self.phase = "deleting"
             await kv.delete_many(self.planner.deletions(), concurrency=args.concurrency,
-                                 rate_limit=args.rate, report=self.deletes,
+                                 rate_limit=args.rate, report=self.deletes, adaptive=self.pacer,
                                  outage_tolerance=args.give_up_after,
                                  progress=self._progress, on_failure=self._delete_failed)
 
@@ -213,6 +224,9 @@ class _SyncJob:
             "written": self.writes.succeeded, "write_failed": self.writes.failed,
             "deleted": self.deletes.succeeded, "delete_failed": self.deletes.failed,
             "rejected": self.rejects.count,
+            "listing": None if self.listing is None else {
+                "requests": self.listing.requests, "shifts": self.listing.shifts,
+                "gaps": self.listing.gaps},
             "rejects": str(self.args.rejects) if self.rejects.count and self.args.rejects
             else None,
             "error": f"{type(self.aborted.cause).__name__}: {self.aborted.cause}"
