@@ -1,21 +1,27 @@
-"""Shared test setup: the aioresponses compatibility shim, keys, credentials."""
+"""The fixtures every test folder shares: keys, credentials, the mocked API (on
+MockTransport, and on aiohttp with aioresponses and its compatibility shim), and the
+suite-wide secret guard. A folder's own conftest.py holds
+only what that folder alone uses."""
 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
-import aioresponses.core
+import aioresponses.core as aioresponses_core
 import pytest
+from _mock_api import MockApi
+from aioresponses import aioresponses
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from voxkv_async import Credentials
 
 # secret_guard scans every log record and error message of the whole run for tokens, keys
-# and values; _docs_support has the fixture emulator_env of the docs' and README's tests.
-pytest_plugins = ["secret_guard", "_docs_support"]
+# and values.
+pytest_plugins = ["secret_guard"]
 
 
 def _let_aioresponses_build_responses() -> None:
@@ -36,7 +42,7 @@ def _let_aioresponses_build_responses() -> None:
             kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
             super().__init__(*args, **kwargs)
 
-    aioresponses.core.ClientResponse = MockedResponse  # type: ignore[misc]
+    aioresponses_core.ClientResponse = MockedResponse  # type: ignore[misc]
 
 
 _let_aioresponses_build_responses()
@@ -54,3 +60,18 @@ def private_key() -> rsa.RSAPrivateKey:
 def credentials(private_key: rsa.RSAPrivateKey) -> Credentials:
     return Credentials(account_id=4242, key_id="kid-1", private_key=private_key,
                        account_email="svc@example.com")
+
+
+@pytest.fixture
+def mocked() -> Iterator[aioresponses]:
+    """The API mocked with aioresponses, under aiohttp: for the aiohttp transport's own
+    tests (what goes on the wire, how aiohttp's exceptions map to ours)."""
+    with aioresponses() as m:
+        yield m
+
+
+@pytest.fixture
+def mock_api() -> MockApi:
+    """The API played behind a MockTransport: no socket, no aiohttp (``tests/_mock_api.py``).
+    Units above the transport are tested on it; ``mocked`` is for the aiohttp transport."""
+    return MockApi()

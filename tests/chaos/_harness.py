@@ -208,7 +208,7 @@ async def assert_clean_shutdown(
 ) -> None:
     """After ``kv.close()``: no session, connection or task left, no ResourceWarning."""
     assert kv.closed
-    assert kv._transport._session is None
+    assert kv.transport._session is None
     if emu is not None and emu.running:
         for _ in range(100):
             if open_server_connections(emu) == 0:

@@ -49,7 +49,7 @@ CALLERS = 32
 def fault_mix(rate: float, **other: Any) -> Faults:
     """``rate`` of requests faulted, shared equally by every fault kind (slow included)."""
     share = rate / len(FAULT_KINDS)
-    options: dict[str, Any] = {"retry_after": 1, "slow_seconds": 0.6, **other}
+    options: dict[str, Any] = {"retry_after": 1, "slow_seconds": 1.2, **other}
     return Faults(**dict.fromkeys(FAULT_KINDS, share), **options)
 
 
@@ -68,7 +68,9 @@ def client_for(
         application_id=emu.application_id,
         base_url=emu.base_url,
         ssl=emu.ssl_context,
-        timeouts=timeouts or Timeouts(connect=0.5, attempt=0.25, deadline=4.0),
+        # An attempt of 0.5 s: a loaded 2-core CI machine answers within it, and a "slow"
+        # fault (1.2 s) still outlasts it.
+        timeouts=timeouts or Timeouts(connect=1.0, attempt=0.5, deadline=4.0),
         limits=Limits(max_connections=64),
         retry=policy,
         clock=clock,
@@ -184,9 +186,16 @@ async def test_token_expires_mid_run() -> None:
         jumps = 0
 
         async def expire_tokens() -> None:
+            # The next jump once the server saw a new token since the last: on a loaded
+            # machine no request may get through for 0.15 s, and a jump that no request
+            # saw needs no new token. A client that never re-signs gets no 3 jumps.
             nonlocal jumps
+            tokens = 0
             while True:
                 await asyncio.sleep(0.15)
+                if emu.stats.distinct_tokens == tokens:
+                    continue
+                tokens = emu.stats.distinct_tokens
                 clock.jump(3700)  # past exp for client and server alike
                 jumps += 1
 
@@ -207,7 +216,7 @@ async def test_token_expires_mid_run() -> None:
            clock_jumps=jumps, tokens_distinct=distinct, code_456_answers=expired_in_flight)
     assert_ledger(check, ledger)
     assert jumps >= 3
-    assert distinct >= jumps  # a new token after each jump...
+    assert distinct >= jumps  # a new token after each jump (but perhaps the last)...
     assert kv.stats.token_signings <= 2 * (jumps + 1)  # ...signed once, not once per caller
     assert expired_in_flight >= 1, "no request was caught in flight by an expiry"
     assert kv.stats.auth_retries >= 1  # 456 answers were re-signed and repeated
@@ -307,7 +316,7 @@ async def test_down_for_good(how: str) -> None:
                 await emu.stop()
             else:
                 emu.faults = Faults(slow=1.0, slow_seconds=30)
-            budget = kv._retrier.budget.tokens
+            budget = kv.retry_budget.tokens
             requests, calls = kv.stats.requests, 160
             elapsed: list[float] = []
             errors: list[BaseException] = []
@@ -337,13 +346,17 @@ async def test_down_for_good(how: str) -> None:
            slowest_call_s=round(max(elapsed), 3))
     assert_ledger(check, warm)
     assert not [k for k in store if k.startswith("down:")]
-    assert max(elapsed) <= deadline + 0.5, "a call outlived its deadline"
+    # The margin is for 160 concurrent calls on a loaded 2-core CI machine.
+    assert max(elapsed) <= deadline + 1.0, "a call outlived its deadline"
     assert sent <= calls + allowance, "retries beyond the client-wide budget: a retry storm"
     assert kv.stats.budget_exhausted > 0
+    # Every error says why the client stopped: a "gave up ..." note from the retry policy,
+    # or the deadline that passed. (All are ConnectError or RequestTimeoutError already.)
     for exc in errors:
-        assert any("gave up" in note for note in getattr(exc, "__notes__", [])) or isinstance(
-            exc, RequestTimeoutError | ConnectError
-        )
+        notes = getattr(exc, "__notes__", [])
+        assert any(note.startswith("gave up") for note in notes) or (
+            isinstance(exc, RequestTimeoutError) and "deadline" in str(exc)
+        ), f"{type(exc).__name__}: {exc} {notes}"
 
 
 # --- bulk under faults --------------------------------------------------------------------

@@ -8,6 +8,7 @@ import ssl
 from typing import Any
 
 import pytest
+from _tasks import client_tasks
 
 from voxkv_async import (
     ApplicationNotFoundError,
@@ -29,11 +30,6 @@ def client_for(emu: Emulator, **options: Any) -> VoxKV:
     options.setdefault("ssl", emu.ssl_context)
     return VoxKV(emu.credentials, application_id=emu.application_id, base_url=emu.base_url,
                  **options)
-
-
-def client_tasks(tasks: set[asyncio.Task[Any]]) -> list[asyncio.Task[Any]]:
-    """``tasks`` less the emulator's own request handlers, which run in the same loop."""
-    return [t for t in tasks if "RequestHandler" not in repr(t.get_coro())]
 
 
 # --- the five calls ----------------------------------------------------------------------
@@ -165,7 +161,8 @@ async def test_slow_answer_times_out_per_attempt_then_succeeds() -> None:
             started = loop.time()
             with pytest.raises(RequestTimeoutError):
                 await kv.get("k")
-            assert loop.time() - started < 1.0
+            # The answer would take 5 s; the margin is for a loaded CI machine.
+            assert loop.time() - started < 3.0
             assert kv.stats.requests == 2
             emu.set_faults(slow=0.0)
             assert await kv.get("k") is None  # the pool recovered from the aborted attempts
@@ -180,7 +177,9 @@ async def test_deadline_bounds_the_whole_call() -> None:
             started = loop.time()
             with pytest.raises(VoxKVError) as info:
                 await kv.set("k", "v")
-            assert loop.time() - started < 0.6
+            # Without the deadline, 100 attempts with backoff take far longer; the margin
+            # is for a loaded CI machine. The note says which limit ended the call.
+            assert loop.time() - started < 2.0
             assert any("deadline" in note for note in getattr(info.value, "__notes__", []))
 
 
@@ -282,19 +281,18 @@ async def test_more_calls_than_connections_queue_fairly_without_timeouts() -> No
 
 
 async def test_resigning_after_code_100_stays_within_the_attempt_time() -> None:
-    # A token the server refuses (wrong iss: code 100 every time), answered slowly: the
-    # one repeat with a new token gets only what is left of the attempt, not a fresh one.
+    # A token the server refuses (wrong iss: code 100 every time), answered in 0.6 s: the
+    # one repeat with a new token gets only what is left of the 1 s attempt, so the call
+    # times out at 1 s. With a fresh attempt it would get its refusal at 1.2 s and raise
+    # AuthenticationError: the deadline, well after both, does not decide it.
     from voxkv_async import Credentials
 
     async with Emulator(faults=Faults(latency=0.6)) as emu:
         impostor = Credentials(account_id=999, key_id=emu.credentials.key_id,
                                private_key=emu.credentials.private_key)
         kv = VoxKV(impostor, application_id=emu.application_id, base_url=emu.base_url,
-                   ssl=emu.ssl_context, timeouts=Timeouts(attempt=1.0, deadline=1.0),
+                   ssl=emu.ssl_context, timeouts=Timeouts(attempt=1.0, deadline=10.0),
                    retry=RetryPolicy.disabled())
         async with kv:
-            loop = asyncio.get_running_loop()
-            started = loop.time()
             with pytest.raises(RequestTimeoutError):
                 await kv.get("k")
-            assert loop.time() - started < 1.15

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from _docs_support import emulator_process
+from docs._docs_support import emulator_process
 
 from voxkv_async import ApplicationNotFoundError, Credentials, VoxKV
 from voxkv_async.emulator import DEFAULT_APPLICATION_ID, Emulator

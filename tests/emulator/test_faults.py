@@ -99,7 +99,7 @@ async def test_latency_and_jitter(api: Api) -> None:
     started = time.perf_counter()
     await api.result("GetKeyValueItem", key="k")
     elapsed = time.perf_counter() - started
-    assert 0.1 <= elapsed < 1.0
+    assert 0.1 <= elapsed < 3.0  # the upper bound with a loaded CI machine's margin
     assert api.emu.stats.faults["latency"] == 1
 
 

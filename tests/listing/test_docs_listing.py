@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from _docs_support import block, output_after, run, shell_env
+from docs._docs_support import block, output_after, run, shell_env
 
 PAGE = "explanation/listing.md"
 

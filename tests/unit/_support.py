@@ -1,9 +1,6 @@
-"""What the unit tests share: a fake API root, one TLS context, and a client factory."""
+"""What the unit tests share: the mocked API (tests/_mock_api.py) and a client factory."""
 
 from __future__ import annotations
-
-from typing import Any
-from urllib.parse import parse_qs
 
 from _mock_api import (  # noqa: F401 - re-exported for the unit tests
     BASE,
@@ -14,10 +11,11 @@ from _mock_api import (  # noqa: F401 - re-exported for the unit tests
     KEYS_URL,
     SET_URL,
     TLS,
+    MockApi,
     make_kv,
 )
 
 
-def sent_form(kwargs: dict[str, Any]) -> dict[str, str]:
-    """The form fields of a request aioresponses recorded."""
-    return {k: v[0] for k, v in parse_qs(kwargs["data"].decode()).items()}
+def everything_said(exc: BaseException) -> str:
+    """All an error says: its message, its repr and its notes."""
+    return " ".join([str(exc), repr(exc), *getattr(exc, "__notes__", [])])

@@ -9,14 +9,20 @@ from typing import Any
 
 import jwt
 import pytest
-from aioresponses import CallbackResult, aioresponses
-from yarl import URL
 
-from voxkv_async import AuthenticationError, Credentials, RetryPolicy, TokenSettings, VoxKV
+from voxkv_async import (
+    AuthenticationError,
+    Credentials,
+    Request,
+    Response,
+    RetryPolicy,
+    TokenSettings,
+    VoxKV,
+)
 from voxkv_async._auth import TokenCache
 
 import _support as support
-from _support import GET_URL, ITEM
+from _support import GET_URL, ITEM, MockApi
 
 T0 = 1_700_000_000
 
@@ -34,13 +40,13 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-def make_kv(credentials: Credentials, **kw: Any) -> VoxKV:
+def make_kv(credentials: Credentials, api: MockApi | None = None, **kw: Any) -> VoxKV:
     kw.setdefault("retry", RetryPolicy.for_testing())
-    return support.make_kv(credentials, **kw)
+    return support.make_kv(credentials, api, **kw)
 
 
-def headers_sent(m: aioresponses, url: str = GET_URL) -> list[str]:
-    return [c.kwargs["headers"]["Authorization"] for c in m.requests[("POST", URL(url))]]
+def headers_sent(api: MockApi, url: str = GET_URL) -> list[str]:
+    return [r.headers["Authorization"] for r in api.sent(url)]
 
 
 def claims_of(header: str, private_key) -> dict:
@@ -148,21 +154,21 @@ def test_token_settings_refuse_bad_values(kw) -> None:
 # --- through the client --------------------------------------------------------------
 
 
-async def test_thousand_concurrent_gets_sign_once(credentials, mocked) -> None:
-    mocked.post(GET_URL, payload={"result": ITEM}, repeat=True)
+async def test_thousand_concurrent_gets_sign_once(credentials, mock_api) -> None:
+    mock_api.post(GET_URL, payload={"result": ITEM}, repeat=True)
     # coalesce=False: 1000 requests in flight at once, not one shared by 1000 callers.
-    async with make_kv(credentials, coalesce=False) as kv:
+    async with make_kv(credentials, mock_api, coalesce=False) as kv:
         results = await asyncio.gather(*(kv.get("ns:k") for _ in range(1000)))
         assert kv.stats.token_signings == 1
         assert kv.stats.requests == 1000
         assert kv.stats.calls == 1000
     assert all(r is not None and r.value == "v" for r in results)
-    assert len(set(headers_sent(mocked))) == 1
+    assert len(set(headers_sent(mock_api))) == 1
 
 
-async def test_client_refreshes_under_fake_clock(credentials, clock, mocked) -> None:
-    mocked.post(GET_URL, payload={"result": ITEM}, repeat=True)
-    async with make_kv(credentials, clock=clock) as kv:
+async def test_client_refreshes_under_fake_clock(credentials, clock, mock_api) -> None:
+    mock_api.post(GET_URL, payload={"result": ITEM}, repeat=True)
+    async with make_kv(credentials, mock_api, clock=clock) as kv:
         await kv.get("ns:k")
         clock.t = T0 + 3600 - 30 - 300 - 1  # just before exp - margin
         await kv.get("ns:k")
@@ -170,14 +176,14 @@ async def test_client_refreshes_under_fake_clock(credentials, clock, mocked) -> 
         clock.t = T0 + 3600 - 30 - 300 + 1  # just after
         await kv.get("ns:k")
         assert kv.stats.token_signings == 2
-    sent = headers_sent(mocked)
+    sent = headers_sent(mock_api)
     assert sent[0] == sent[1] != sent[2]
 
 
-async def test_code_100_resigns_and_retries_once(credentials, private_key, clock, mocked) -> None:
-    mocked.post(GET_URL, payload={"error": {"code": 100, "msg": "Authorization failed"}})
-    mocked.post(GET_URL, payload={"result": ITEM})
-    async with make_kv(credentials, clock=clock) as kv:
+async def test_code_100_resigns_and_retries_once(credentials, private_key, clock, mock_api) -> None:
+    mock_api.post(GET_URL, payload={"error": {"code": 100, "msg": "Authorization failed"}})
+    mock_api.post(GET_URL, payload={"result": ITEM})
+    async with make_kv(credentials, mock_api, clock=clock) as kv:
         item = await kv.get("ns:k")
         assert item is not None
         assert item.key == "ns:k"
@@ -186,25 +192,25 @@ async def test_code_100_resigns_and_retries_once(credentials, private_key, clock
         assert kv.stats.requests == 2
         assert kv.stats.retries == 0
         assert kv.stats.errors == {}
-    _, second = headers_sent(mocked)
+    _, second = headers_sent(mock_api)
     claims_of(second, private_key)  # still a valid signature
 
 
 async def test_code_100_second_request_carries_a_different_token(
-    credentials, clock, mocked
+    credentials, clock, mock_api
 ) -> None:
-    mocked.post(GET_URL, payload={"error": {"code": 100, "msg": "Authorization failed"}})
-    mocked.post(GET_URL, payload={"result": ITEM})
-    async with make_kv(credentials, clock=clock) as kv:
+    mock_api.post(GET_URL, payload={"error": {"code": 100, "msg": "Authorization failed"}})
+    mock_api.post(GET_URL, payload={"result": ITEM})
+    async with make_kv(credentials, mock_api, clock=clock) as kv:
         await kv.get("ns:k")
-    first, second = headers_sent(mocked)
+    first, second = headers_sent(mock_api)
     assert first != second
 
 
 @pytest.mark.parametrize("code", [100, 455, 456])
-async def test_resign_codes_fail_after_one_resign(credentials, mocked, code) -> None:
-    mocked.post(GET_URL, payload={"error": {"code": code, "msg": "no"}}, repeat=True)
-    async with make_kv(credentials) as kv:
+async def test_resign_codes_fail_after_one_resign(credentials, mock_api, code) -> None:
+    mock_api.post(GET_URL, payload={"error": {"code": code, "msg": "no"}}, repeat=True)
+    async with make_kv(credentials, mock_api) as kv:
         with pytest.raises(AuthenticationError) as info:
             await kv.get("ns:k")
         assert info.value.code == code
@@ -213,20 +219,20 @@ async def test_resign_codes_fail_after_one_resign(credentials, mocked, code) -> 
         assert kv.stats.auth_retries == 1
 
 
-async def test_code_455_resigns_on_server_clock(credentials, private_key, clock, mocked) -> None:
+async def test_code_455_resigns_on_server_clock(credentials, private_key, clock, mock_api) -> None:
     server_now = T0 + 3 * 3600  # our clock is three hours behind
     date = format_datetime(datetime.fromtimestamp(server_now, UTC), usegmt=True)
-    mocked.post(GET_URL, payload={"error": {"code": 455, "msg": "Token issued in the future"}},
+    mock_api.post(GET_URL, payload={"error": {"code": 455, "msg": "Token issued in the future"}},
                 headers={"Date": date})
-    mocked.post(GET_URL, payload={"result": ITEM}, repeat=True)
-    async with make_kv(credentials, clock=clock) as kv:
+    mock_api.post(GET_URL, payload={"result": ITEM}, repeat=True)
+    async with make_kv(credentials, mock_api, clock=clock) as kv:
         assert await kv.get("ns:k") is not None
         assert kv.stats.token_signings == 2
         assert kv.stats.auth_retries == 1
         # Later refreshes keep following the server's clock.
         clock.t += 3600
         await kv.get("ns:k")
-    first, second, third = headers_sent(mocked)
+    first, second, third = headers_sent(mock_api)
     assert claims_of(first, private_key)["iat"] == T0 - 30
     c2 = claims_of(second, private_key)
     assert c2["iat"] == server_now - 30
@@ -234,22 +240,22 @@ async def test_code_455_resigns_on_server_clock(credentials, private_key, clock,
     assert claims_of(third, private_key)["iat"] == server_now + 3600 - 30
 
 
-async def test_code_456_with_server_behind(credentials, private_key, clock, mocked) -> None:
+async def test_code_456_with_server_behind(credentials, private_key, clock, mock_api) -> None:
     server_now = T0 - 7200
     date = format_datetime(datetime.fromtimestamp(server_now, UTC), usegmt=True)
-    mocked.post(GET_URL, payload={"error": {"code": 456, "msg": "Token expired"}},
+    mock_api.post(GET_URL, payload={"error": {"code": 456, "msg": "Token expired"}},
                 headers={"Date": date})
-    mocked.post(GET_URL, payload={"result": ITEM})
-    async with make_kv(credentials, clock=clock) as kv:
+    mock_api.post(GET_URL, payload={"result": ITEM})
+    async with make_kv(credentials, mock_api, clock=clock) as kv:
         await kv.get("ns:k")
-    _, second = headers_sent(mocked)
+    _, second = headers_sent(mock_api)
     assert claims_of(second, private_key)["iat"] == server_now - 30
 
 
 @pytest.mark.parametrize("code", [433, 447, 454])
-async def test_non_resign_auth_codes_fail_without_resigning(credentials, mocked, code) -> None:
-    mocked.post(GET_URL, payload={"error": {"code": code, "msg": "bad token"}}, repeat=True)
-    async with make_kv(credentials) as kv:
+async def test_non_resign_auth_codes_fail_without_resigning(credentials, mock_api, code) -> None:
+    mock_api.post(GET_URL, payload={"error": {"code": code, "msg": "bad token"}}, repeat=True)
+    async with make_kv(credentials, mock_api) as kv:
         with pytest.raises(AuthenticationError) as info:
             await kv.get("ns:k")
         assert info.value.code == code
@@ -267,16 +273,16 @@ async def test_non_resign_auth_codes_fail_without_resigning(credentials, mocked,
     ],
 )
 async def test_concurrent_code_100_failures_cause_one_resign(
-    credentials, clock, mocked, clock_moves
+    credentials, clock, mock_api, clock_moves
 ) -> None:
     first_header: list[str] = []
     arrived = 0
     all_sent = asyncio.Event()
 
-    async def answer(url, **kwargs):
+    async def answer(request: Request) -> Response:
         # Hold every first request until all 50 are in flight with the same token.
         nonlocal arrived
-        header = kwargs["headers"]["Authorization"]
+        header = request.headers["Authorization"]
         if not first_header:
             first_header.append(header)
         if header == first_header[0]:
@@ -286,11 +292,11 @@ async def test_concurrent_code_100_failures_cause_one_resign(
                     clock.t += 1
                 all_sent.set()
             await all_sent.wait()
-            return CallbackResult(payload={"error": {"code": 100, "msg": "Authorization failed"}})
-        return CallbackResult(payload={"result": ITEM})
+            return Response.of_json({"error": {"code": 100, "msg": "Authorization failed"}})
+        return Response.of_json({"result": ITEM})
 
-    mocked.post(GET_URL, callback=answer, repeat=True)
-    async with make_kv(credentials, clock=clock, coalesce=False) as kv:  # 50 requests
+    mock_api.post(GET_URL, callback=answer, repeat=True)
+    async with make_kv(credentials, mock_api, clock=clock, coalesce=False) as kv:  # 50 requests
         results = await asyncio.gather(*(kv.get("ns:k") for _ in range(50)))
         assert all(r is not None for r in results)
         assert kv.stats.token_signings == 2

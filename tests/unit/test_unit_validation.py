@@ -7,7 +7,6 @@ import re
 from datetime import datetime
 
 import pytest
-from aioresponses import aioresponses
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -43,13 +42,11 @@ keys_strategy = st.one_of(
 )
 
 
-def test_set_accepts_exactly_the_documented_keys(credentials) -> None:
+def test_set_accepts_exactly_the_documented_keys(credentials, mock_api) -> None:
     loop = asyncio.new_event_loop()
-    mock = aioresponses()
-    mock.start()
     try:
-        mock.post(f"{BASE}/SetKeyValueItem", payload={"result": ITEM}, repeat=True)
-        kv = make_kv(credentials)
+        mock_api.post(f"{BASE}/SetKeyValueItem", payload={"result": ITEM}, repeat=True)
+        kv = make_kv(credentials, mock_api)
         seen = {"ok": 0, "bad": 0}
 
         async def check(key: str) -> None:
@@ -84,30 +81,29 @@ def test_set_accepts_exactly_the_documented_keys(credentials) -> None:
         assert seen["bad"] > 20
         loop.run_until_complete(kv.close())
     finally:
-        mock.stop()
         loop.close()
 
 
 @pytest.mark.parametrize("call", ["get", "delete"])
 @pytest.mark.parametrize("key", ["", "a b", "x" * 201, "ключ\n", None, b"bytes", 5])
-async def test_get_and_delete_validate_key(credentials, mocked, call, key) -> None:
-    async with make_kv(credentials) as kv:
+async def test_get_and_delete_validate_key(credentials, mock_api, call, key) -> None:
+    async with make_kv(credentials, mock_api) as kv:
         with pytest.raises(ValidationError) as info:
             await getattr(kv, call)(key)
         assert kv.stats.requests == 0
     assert info.value.field == "key"
     assert "200" in str(info.value)
-    assert mocked.requests == {}
+    assert mock_api.requests == []
 
 
 @pytest.mark.parametrize("call", ["items", "keys"])
-async def test_prefix_validated_as_key(credentials, mocked, call) -> None:
-    async with make_kv(credentials) as kv:
+async def test_prefix_validated_as_key(credentials, mock_api, call) -> None:
+    async with make_kv(credentials, mock_api) as kv:
         with pytest.raises(ValidationError) as info:
             await getattr(kv, call)("bad prefix")
     assert info.value.field == "prefix"
     assert "'bad prefix'" in str(info.value)
-    assert mocked.requests == {}
+    assert mock_api.requests == []
 
 
 async def test_long_key_is_shortened_in_message(credentials) -> None:
@@ -120,10 +116,10 @@ async def test_long_key_is_shortened_in_message(credentials) -> None:
     assert "151 characters" in msg
 
 
-async def test_value_too_long_never_echoed(credentials, mocked) -> None:
+async def test_value_too_long_never_echoed(credentials, mock_api) -> None:
     value = "SECRET-" + "x" * 1994
     assert len(value) == 2001
-    async with make_kv(credentials) as kv:
+    async with make_kv(credentials, mock_api) as kv:
         with pytest.raises(ValidationError) as info:
             await kv.set("ns:k", value)
     exc = info.value
@@ -136,23 +132,23 @@ async def test_value_too_long_never_echoed(credentials, mocked) -> None:
     assert "SECRET" not in msg
     assert "xxxx" not in msg
     assert "SECRET" not in repr(exc)
-    assert mocked.requests == {}
+    assert mock_api.requests == []
 
 
-async def test_value_at_limit_is_sent(credentials, mocked) -> None:
-    mocked.post(f"{BASE}/SetKeyValueItem", payload={"result": ITEM})
-    async with make_kv(credentials) as kv:
+async def test_value_at_limit_is_sent(credentials, mock_api) -> None:
+    mock_api.post(f"{BASE}/SetKeyValueItem", payload={"result": ITEM})
+    async with make_kv(credentials, mock_api) as kv:
         await kv.set("ns:k", "я" * 2000)
         assert kv.stats.requests == 1
 
 
 @pytest.mark.parametrize("value", [None, 5, b"bytes", ["x"]])
-async def test_value_must_be_str(credentials, mocked, value) -> None:
-    async with make_kv(credentials) as kv:
+async def test_value_must_be_str(credentials, mock_api, value) -> None:
+    async with make_kv(credentials, mock_api) as kv:
         with pytest.raises(ValidationError) as info:
             await kv.set("ns:k", value)
     assert info.value.field == "value"
-    assert mocked.requests == {}
+    assert mock_api.requests == []
 
 
 @pytest.mark.parametrize(
@@ -169,8 +165,8 @@ async def test_value_must_be_str(credentials, mocked, value) -> None:
         ({"expires_at": datetime(2030, 1, 1)}, "expires_at", "timezone-aware", "naive"),
     ],
 )
-async def test_expiry_validation(credentials, mocked, kw, field, limit, given) -> None:
-    async with make_kv(credentials) as kv:
+async def test_expiry_validation(credentials, mock_api, kw, field, limit, given) -> None:
+    async with make_kv(credentials, mock_api) as kv:
         with pytest.raises(ValidationError) as info:
             await kv.set("ns:k", "the-value", **kw)
     exc = info.value
@@ -180,24 +176,26 @@ async def test_expiry_validation(credentials, mocked, kw, field, limit, given) -
     assert limit in msg
     assert given in msg
     assert "the-value" not in msg
-    assert mocked.requests == {}
+    assert mock_api.requests == []
 
 
-async def test_expires_at_datetime_before_epoch_refused(credentials, mocked) -> None:
+async def test_expires_at_datetime_before_epoch_refused(credentials, mock_api) -> None:
     from datetime import UTC
 
-    async with make_kv(credentials) as kv:
+    async with make_kv(credentials, mock_api) as kv:
         with pytest.raises(ValidationError) as info:
             await kv.set("ns:k", "v", expires_at=datetime(1960, 1, 1, tzinfo=UTC))
     assert info.value.field == "expires_at"
-    assert mocked.requests == {}
+    assert mock_api.requests == []
 
 
 @pytest.mark.parametrize("ttl", [0, 1, 7_776_000])
-async def test_ttl_bounds_accepted(credentials, mocked, ttl) -> None:
-    mocked.post(f"{BASE}/SetKeyValueItem", payload={"result": ITEM})
-    async with make_kv(credentials) as kv:
+async def test_ttl_bounds_accepted(credentials, mock_api, ttl) -> None:
+    mock_api.post(f"{BASE}/SetKeyValueItem", payload={"result": ITEM})
+    async with make_kv(credentials, mock_api) as kv:
         await kv.set("ns:k", "v", ttl=ttl)
+    [request] = mock_api.requests
+    assert request.form["ttl"] == str(ttl)
 
 
 @pytest.mark.parametrize("call", ["items", "keys"])
@@ -212,24 +210,24 @@ async def test_ttl_bounds_accepted(credentials, mocked, ttl) -> None:
         ({"offset": 1.0}, "offset", ">= 0", "float"),
     ],
 )
-async def test_paging_validation(credentials, mocked, call, kw, field, limit, given) -> None:
-    async with make_kv(credentials) as kv:
+async def test_paging_validation(credentials, mock_api, call, kw, field, limit, given) -> None:
+    async with make_kv(credentials, mock_api) as kv:
         with pytest.raises(ValidationError) as info:
             await getattr(kv, call)("ns:", **kw)
     assert info.value.field == field
     assert limit in str(info.value)
     assert given in str(info.value)
-    assert mocked.requests == {}
+    assert mock_api.requests == []
 
 
 @pytest.mark.parametrize("walk", ["iter_items", "iter_keys"])
 @pytest.mark.parametrize("page_size", [0, 51])
-async def test_walk_page_size_validated(credentials, mocked, walk, page_size) -> None:
-    async with make_kv(credentials) as kv:
+async def test_walk_page_size_validated(credentials, mock_api, walk, page_size) -> None:
+    async with make_kv(credentials, mock_api) as kv:
         with pytest.raises(ValidationError):
             async for _ in getattr(kv, walk)("ns:", page_size=page_size):
                 pass
-    assert mocked.requests == {}
+    assert mock_api.requests == []
 
 
 @pytest.mark.parametrize(

@@ -11,13 +11,18 @@ from urllib.parse import parse_qs
 
 import jwt
 import pytest
-from aioresponses import aioresponses
-from yarl import URL
 
-from voxkv_async import DEFAULT_BASE_URL, Credentials, RetryPolicy, ValidationError, VoxKV
+from voxkv_async import (
+    DEFAULT_BASE_URL,
+    Credentials,
+    Request,
+    RetryPolicy,
+    ValidationError,
+    VoxKV,
+)
 
 import _support as support
-from _support import BASE, ITEM
+from _support import BASE, ITEM, MockApi
 
 
 @pytest.fixture(autouse=True)
@@ -25,26 +30,23 @@ def _no_env_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("VOXKV_BASE_URL", raising=False)
 
 
-def make_kv(credentials: Credentials, **kw: Any) -> VoxKV:
+def make_kv(credentials: Credentials, api: MockApi | None = None, **kw: Any) -> VoxKV:
     kw.setdefault("retry", RetryPolicy.for_testing())
-    return support.make_kv(credentials, **kw)
+    return support.make_kv(credentials, api, **kw)
 
 
-def only_call(m: aioresponses, method: str, base: str = BASE):
-    calls = m.requests[("POST", URL(f"{base}/{method}"))]
-    assert len(calls) == 1
-    assert len(m.requests) == 1, f"unexpected requests: {list(m.requests)}"
-    return calls[0]
+def only_call(api: MockApi, method: str, base: str = BASE) -> Request:
+    """The one request sent, to ``{base}/{method}`` (the URL exactly: no query string)."""
+    assert [r.url for r in api.requests] == [f"{base}/{method}"]
+    return api.requests[0]
 
 
-def form(call) -> dict[str, list[str]]:
-    data = call.kwargs["data"]
-    assert isinstance(data, bytes)
-    return parse_qs(data.decode("ascii"), keep_blank_values=True, strict_parsing=True)
+def form(request: Request) -> dict[str, list[str]]:
+    return parse_qs(request.body.decode("ascii"), keep_blank_values=True, strict_parsing=True)
 
 
-def bearer(call) -> str:
-    header = call.kwargs["headers"]["Authorization"]
+def bearer(request: Request) -> str:
+    header = request.headers["Authorization"]
     assert header.startswith("Bearer ")
     return header.removeprefix("Bearer ")
 
@@ -97,27 +99,22 @@ CASES = [
 
 @pytest.mark.parametrize(("do", "method", "expected", "result"), CASES)
 async def test_each_method_posts_exact_form_to_its_url(
-    credentials, mocked, do, method, expected, result
+    credentials, mock_api, do, method, expected, result
 ) -> None:
-    mocked.post(f"{BASE}/{method}", payload={"result": result})
-    async with make_kv(credentials) as kv:
+    mock_api.post(f"{BASE}/{method}", payload={"result": result})
+    async with make_kv(credentials, mock_api) as kv:
         await do(kv)
-    call = only_call(mocked, method)
-    assert form(call) == expected
-    headers = call.kwargs["headers"]
-    assert headers["Content-Type"] == "application/x-www-form-urlencoded"
-    assert not call.kwargs.get("params")
-    # Nothing in the query string: the recorded URL is exactly base/method.
-    (recorded_url,) = [u for (_, u) in mocked.requests]
-    assert recorded_url.query_string == ""
-    assert str(recorded_url) == f"{BASE}/{method}"
+    request = only_call(mock_api, method)
+    assert request.method == method
+    assert form(request) == expected
+    assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
 
 
-async def test_set_sends_default_ttl_when_no_expiry_given(credentials, mocked) -> None:
-    mocked.post(f"{BASE}/SetKeyValueItem", payload={"result": ITEM})
-    async with make_kv(credentials) as kv:
+async def test_set_sends_default_ttl_when_no_expiry_given(credentials, mock_api) -> None:
+    mock_api.post(f"{BASE}/SetKeyValueItem", payload={"result": ITEM})
+    async with make_kv(credentials, mock_api) as kv:
         await kv.set("ns:k", "v")
-    sent = form(only_call(mocked, "SetKeyValueItem"))
+    sent = form(only_call(mock_api, "SetKeyValueItem"))
     assert sent["ttl"] == ["2592000"]
     assert "expires_at" not in sent
 
@@ -134,41 +131,41 @@ _SOON = (int(time.time()) // 3600 + 24) * 3600  # a whole hour, a day or so from
         (_SOON + 89 * 86400, str(_SOON + 89 * 86400)),
     ],
 )
-async def test_set_sends_expires_at_instead_of_ttl(credentials, mocked, expires_at, text) -> None:
-    mocked.post(f"{BASE}/SetKeyValueItem", payload={"result": ITEM})
-    async with make_kv(credentials) as kv:
+async def test_set_sends_expires_at_instead_of_ttl(credentials, mock_api, expires_at, text) -> None:
+    mock_api.post(f"{BASE}/SetKeyValueItem", payload={"result": ITEM})
+    async with make_kv(credentials, mock_api) as kv:
         await kv.set("ns:k", "v", expires_at=expires_at)
-    sent = form(only_call(mocked, "SetKeyValueItem"))
+    sent = form(only_call(mock_api, "SetKeyValueItem"))
     assert sent["expires_at"] == [text]
     assert "ttl" not in sent
 
 
-async def test_set_ttl_zero_is_sent_not_omitted(credentials, mocked) -> None:
-    mocked.post(f"{BASE}/SetKeyValueItem", payload={"result": ITEM})
-    async with make_kv(credentials) as kv:
+async def test_set_ttl_zero_is_sent_not_omitted(credentials, mock_api) -> None:
+    mock_api.post(f"{BASE}/SetKeyValueItem", payload={"result": ITEM})
+    async with make_kv(credentials, mock_api) as kv:
         await kv.set("ns:k", "", ttl=0)
-    sent = form(only_call(mocked, "SetKeyValueItem"))
+    sent = form(only_call(mock_api, "SetKeyValueItem"))
     assert sent["ttl"] == ["0"]
     assert sent["value"] == [""]
 
 
-async def test_application_name_is_sent_when_given(credentials, mocked) -> None:
-    mocked.post(f"{BASE}/GetKeyValueItem", payload={"result": ITEM})
-    async with make_kv(credentials, application_name="my app&co") as kv:
+async def test_application_name_is_sent_when_given(credentials, mock_api) -> None:
+    mock_api.post(f"{BASE}/GetKeyValueItem", payload={"result": ITEM})
+    async with make_kv(credentials, mock_api, application_name="my app&co") as kv:
         await kv.get("ns:k")
-    sent = form(only_call(mocked, "GetKeyValueItem"))
+    sent = form(only_call(mock_api, "GetKeyValueItem"))
     assert sent == {"application_id": ["77"], "application_name": ["my app&co"], "key": ["ns:k"]}
 
 
 async def test_authorization_is_rs256_jwt_verified_by_public_key(
-    credentials, private_key, mocked
+    credentials, private_key, mock_api
 ) -> None:
-    mocked.post(f"{BASE}/GetKeyValueItem", payload={"result": ITEM})
+    mock_api.post(f"{BASE}/GetKeyValueItem", payload={"result": ITEM})
     before = time.time()
-    async with make_kv(credentials) as kv:
+    async with make_kv(credentials, mock_api) as kv:
         await kv.get("ns:k")
     after = time.time()
-    token = bearer(only_call(mocked, "GetKeyValueItem"))
+    token = bearer(only_call(mock_api, "GetKeyValueItem"))
     header = jwt.get_unverified_header(token)
     assert header["alg"] == "RS256"
     assert header["kid"] == "kid-1"
@@ -188,25 +185,25 @@ async def test_authorization_is_rs256_jwt_verified_by_public_key(
     assert claims["exp"] > after + 60
 
 
-async def test_jwt_signed_by_another_key_does_not_verify(credentials, mocked) -> None:
+async def test_jwt_signed_by_another_key_does_not_verify(credentials, mock_api) -> None:
     """Guard for the test above: verification really depends on the key."""
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    mocked.post(f"{BASE}/GetKeyValueItem", payload={"result": ITEM})
-    async with make_kv(credentials) as kv:
+    mock_api.post(f"{BASE}/GetKeyValueItem", payload={"result": ITEM})
+    async with make_kv(credentials, mock_api) as kv:
         await kv.get("ns:k")
-    token = bearer(only_call(mocked, "GetKeyValueItem"))
+    token = bearer(only_call(mock_api, "GetKeyValueItem"))
     with pytest.raises(jwt.InvalidSignatureError):
         jwt.decode(token, other.public_key(), algorithms=["RS256"])
 
 
-async def test_jwt_claims_under_fake_clock(credentials, private_key, mocked) -> None:
+async def test_jwt_claims_under_fake_clock(credentials, private_key, mock_api) -> None:
     now = 1_700_000_000.0
-    mocked.post(f"{BASE}/GetKeyValueItem", payload={"result": ITEM})
-    async with make_kv(credentials, clock=lambda: now) as kv:
+    mock_api.post(f"{BASE}/GetKeyValueItem", payload={"result": ITEM})
+    async with make_kv(credentials, mock_api, clock=lambda: now) as kv:
         await kv.get("ns:k")
-    token = bearer(only_call(mocked, "GetKeyValueItem"))
+    token = bearer(only_call(mock_api, "GetKeyValueItem"))
     claims = jwt.decode(
         token, private_key.public_key(), algorithms=["RS256"],
         options={"verify_exp": False, "verify_iat": False},
@@ -215,12 +212,12 @@ async def test_jwt_claims_under_fake_clock(credentials, private_key, mocked) -> 
     assert claims["exp"] - claims["iat"] == 3600
 
 
-async def test_string_account_id_goes_into_iss(private_key, mocked) -> None:
+async def test_string_account_id_goes_into_iss(private_key, mock_api) -> None:
     creds = Credentials(account_id="9001", key_id="k2", private_key=private_key)
-    mocked.post(f"{BASE}/GetKeyValueItem", payload={"result": ITEM})
-    async with make_kv(creds) as kv:
+    mock_api.post(f"{BASE}/GetKeyValueItem", payload={"result": ITEM})
+    async with make_kv(creds, mock_api) as kv:
         await kv.get("ns:k")
-    token = bearer(only_call(mocked, "GetKeyValueItem"))
+    token = bearer(only_call(mock_api, "GetKeyValueItem"))
     assert jwt.get_unverified_header(token)["kid"] == "k2"
     claims = jwt.decode(token, private_key.public_key(), algorithms=["RS256"], issuer="9001")
     assert claims["iss"] == "9001"
@@ -234,13 +231,14 @@ def test_default_base_url(credentials) -> None:
     assert str(kv.base_url) == DEFAULT_BASE_URL == "https://api.voximplant.com/platform_api"
 
 
-async def test_env_var_overrides_default_base_url(credentials, monkeypatch, mocked) -> None:
+async def test_env_var_overrides_default_base_url(credentials, monkeypatch, mock_api) -> None:
     monkeypatch.setenv("VOXKV_BASE_URL", "https://stand-in.test/kv/")
-    mocked.post("https://stand-in.test/kv/GetKeyValueItem", payload={"result": ITEM})
-    async with VoxKV(credentials, application_id=77, retry=RetryPolicy.disabled()) as kv:
+    mock_api.post("https://stand-in.test/kv/GetKeyValueItem", payload={"result": ITEM})
+    async with VoxKV(credentials, application_id=77, retry=RetryPolicy.disabled(),
+                     transport=mock_api.transport) as kv:
         assert str(kv.base_url) == "https://stand-in.test/kv"
         await kv.get("ns:k")
-    only_call(mocked, "GetKeyValueItem", base="https://stand-in.test/kv")
+    only_call(mock_api, "GetKeyValueItem", base="https://stand-in.test/kv")
 
 
 def test_explicit_base_url_beats_env(credentials, monkeypatch) -> None:

@@ -1,19 +1,11 @@
-"""What the web-service tests share: a mocked API root and client factories."""
+"""What the web-service tests share: a client of an emulator (the mocked API is
+``tests/_mock_api.py``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from _mock_api import (  # noqa: F401 - re-exported for the web tests
-    BASE,
-    DEL_URL,
-    GET_URL,
-    ITEM,
-    ITEMS_URL,
-    KEYS_URL,
-    SET_URL,
-    TLS,
-)
+from _mock_api import GET_URL, ITEM, SET_URL  # noqa: F401 - for test_read_cache, test_telemetry
 from _mock_api import make_kv as mocked_kv  # noqa: F401
 
 from voxkv_async import VoxKV

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import attrs
 import pytest
-from _docs_support import block, output_after, run, shell_env
+from docs._docs_support import block, output_after, run, shell_env
 
 from voxkv_async import (
     AttemptEnded,

@@ -73,7 +73,7 @@ async def test_a_client_collected_open_warns_once_in_its_own_words() -> None:
         await kv.set("k", "v")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            session = kv._transport._session
+            session = kv.transport._session
             del kv
             gc.collect()
             ours = [w for w in caught if "garbage-collected while open" in str(w.message)]

@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aioresponses import aioresponses
+from _mock_api import GET_URL, ITEMS_URL, KEYS_URL, SET_URL, MockApi, make_kv
 from cryptography.hazmat.primitives import serialization
 from secret_guard import JWT, find_secret, format_exception, mask, register_secret
 
@@ -22,7 +21,6 @@ from voxkv_async import (
     AuthenticationError,
     Credentials,
     CredentialsError,
-    Limits,
     ProtocolError,
     RetryPolicy,
     Timeouts,
@@ -86,7 +84,7 @@ async def test_reprs_hold_no_secret(credentials: Credentials) -> None:
             header = tokens.authorization()
             assert JWT.search(header)  # the cache does hold a token...
             texts = [repr(creds), str(creds), repr(kv), str(kv), repr(tokens), str(tokens),
-                     repr(kv.stats), repr(kv.retry_policy), repr(kv._transport)]
+                     repr(kv.stats), repr(kv.retry_policy), repr(kv.transport)]
         for text in texts:
             assert_clean(text, creds)  # ...but shows none of it
     assert "<hidden>" in repr(creds)
@@ -165,17 +163,14 @@ async def test_protocol_errors_do_not_quote_json_values(credentials: Credentials
         [SECRET],
         {"unexpected": SECRET},
     ]
-    async with VoxKV(credentials, 7, base_url="http://127.0.0.1:9/platform_api",
-                     retry=RetryPolicy.disabled(), limits=Limits(max_response_bytes=10_000)
-                     ) as kv:
+    api = MockApi()
+    async with make_kv(credentials, api) as kv:
         for body in bodies:
-            for call in (kv.get, kv.items, kv.keys):
-                with aioresponses() as mock:
-                    mock.post(re.compile(".*"), body=json.dumps(body))
-                    try:
-                        await call("ns:k")
-                    except ProtocolError as exc:
-                        assert_clean(format_exception(exc) + repr(exc), credentials)
+            for call, url in ((kv.get, GET_URL), (kv.items, ITEMS_URL), (kv.keys, KEYS_URL)):
+                api.post(url, body=json.dumps(body))
+                with pytest.raises(ProtocolError) as info:
+                    await call("ns:k")
+                assert_clean(format_exception(info.value) + repr(info.value), credentials)
 
 
 async def test_validation_errors_never_echo_values(credentials: Credentials) -> None:
@@ -187,13 +182,11 @@ async def test_validation_errors_never_echo_values(credentials: Credentials) -> 
 
 
 async def test_api_error_for_refused_token_holds_no_token(credentials: Credentials) -> None:
-    async with VoxKV(credentials, 7, base_url="http://127.0.0.1:9/platform_api",
-                     retry=RetryPolicy.disabled()) as kv:
-        with aioresponses() as mock:
-            mock.post(re.compile(".*"), repeat=True,
-                      body=json.dumps({"error": {"code": 100, "msg": "Authorization failed"}}))
-            with pytest.raises(AuthenticationError) as info:
-                await kv.set("ns:k", SECRET)
+    api = MockApi()
+    api.post(SET_URL, repeat=True, payload={"error": {"code": 100, "msg": "Authorization failed"}})
+    async with make_kv(credentials, api) as kv:
+        with pytest.raises(AuthenticationError) as info:
+            await kv.set("ns:k", SECRET)
     assert kv.stats.auth_retries == 1  # re-signed once, then gave up
     assert_clean(format_exception(info.value) + repr(info.value), credentials)
 
@@ -272,7 +265,7 @@ def test_plain_http_only_to_loopback(credentials: Credentials) -> None:
 
 def test_default_context_verifies(credentials: Credentials) -> None:
     kv = VoxKV(credentials, 7)
-    ctx = kv._transport._ssl
+    ctx = kv.transport._ssl
     assert ctx.verify_mode == ssl.CERT_REQUIRED
     assert ctx.check_hostname
 

@@ -8,12 +8,12 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from _docs_support import BLOCK, DOCS, block, load_module, output_after
 from hypothesis import given
 from hypothesis import strategies as st
 
 from voxkv_async.emulator._api import KEY_RE
 
+from ._docs_support import BLOCK, DOCS, block, load_module, output_after
 from ._pages import run_script, same_text, titles
 
 PAGE = "how-to/troubleshooting.md"

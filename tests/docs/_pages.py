@@ -7,7 +7,7 @@ import re
 import sys
 from pathlib import Path
 
-from _docs_support import blocks, output_after, run, shell_env
+from ._docs_support import blocks, output_after, run, shell_env
 
 # What differs from run to run: free ports (the pages show the emulator's usual one), and
 # a clock offset measured against the whole seconds of an HTTP Date header (-600 or -601).

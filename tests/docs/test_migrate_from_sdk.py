@@ -7,8 +7,8 @@ import inspect
 from pathlib import Path
 
 import pytest
-from _docs_support import DOCS
 
+from ._docs_support import DOCS
 from ._pages import run_script, titles
 
 PAGE = "how-to/migrate-from-sdk.md"

@@ -21,7 +21,7 @@ import pytest
 import voxkv_async
 import voxkv_async.emulator
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "docs" / "reference"
 PACKAGE = Path(voxkv_async.__file__).resolve().parent
 DIRECTIVE = re.compile(r"^::: voxkv_async\.(\w+)[ \t]*$", re.MULTILINE)

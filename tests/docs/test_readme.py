@@ -3,7 +3,7 @@
 The Python scripts and the file jobs run against ``voxkv emulator --tls`` with the
 variables it prints exported, as the README's Quick start says; the pytest example runs
 as a user's test suite. The helpers are those of the docs' examples
-(``tests/_docs_support.py``).
+(``tests/docs/_docs_support.py``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _docs_support import (
+
+from ._docs_support import (
     README,
     TIMING,
     block,

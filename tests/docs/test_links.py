@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # Hosts a reader can open: the API (its docs and its endpoint, named as the address the
 # client talks to), the conventions the CHANGELOG and the docs follow, and loopback.
 KNOWN_HOSTS = {

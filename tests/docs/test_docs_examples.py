@@ -3,7 +3,7 @@
 Code blocks are found by their title (```` ```python title="first_calls.py" ````) in the
 Markdown under ``docs/``; scripts run in a subprocess, as a reader would run them,
 against ``voxkv emulator`` started as the tutorial starts it, or in-process (the helpers
-are in ``tests/_docs_support.py``, shared with ``tests/test_readme.py``).
+are in ``tests/docs/_docs_support.py``, shared with ``tests/docs/test_readme.py``).
 """
 
 from __future__ import annotations
@@ -13,12 +13,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from _docs_support import TIMING, block, blocks, load_module, output_after, run, shell_env
 from aiohttp.test_utils import TestClient, TestServer
 
 from voxkv_async.emulator import Emulator
 
-# emulator_env, the fixture of `voxkv emulator` in a subprocess, is in _docs_support.
+from ._docs_support import TIMING, block, blocks, load_module, output_after, run, shell_env
+
+# emulator_env, the fixture of `voxkv emulator` in a subprocess, is in _docs_support
+# (through conftest.py).
 
 # --- the tutorial -------------------------------------------------------------------------
 
