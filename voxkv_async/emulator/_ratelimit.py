@@ -26,16 +26,27 @@ InFlightAnswer = Literal["http_429", "code_314"]
 IN_FLIGHT_ANSWERS: tuple[InFlightAnswer, ...] = ("http_429", "code_314")
 
 
-def _optional_float(value: Any) -> float | None:
-    return None if value is None else float(value)
+def _number(kind: type[int] | type[float], low: float, flag: str, help: str) -> Any:
+    """An optional number >= ``low`` (``None``: the default), with its CLI flag and help."""
+
+    def convert(value: Any) -> int | float | None:
+        return None if value is None else kind(value)
+
+    return attrs.field(
+        default=None,
+        converter=convert,
+        validator=attrs.validators.optional(attrs.validators.ge(low)),
+        metadata={"help": help, "kind": kind.__name__, "flag": flag},
+    )
 
 
-def _optional_int(value: Any) -> int | None:
-    return None if value is None else int(value)
-
-
-def _optional_ge(low: float) -> Any:
-    return attrs.validators.optional(attrs.validators.ge(low))
+def _choice(default: str, choices: tuple[str, ...], flag: str, help: str) -> Any:
+    """One of ``choices``, with its CLI flag and help."""
+    return attrs.field(
+        default=default,
+        validator=attrs.validators.in_(choices),
+        metadata={"help": help, "choices": choices, "flag": flag},
+    )
 
 
 @attrs.frozen
@@ -74,48 +85,24 @@ class RateLimit:
             ``{"error": {"code": 314, "msg": "Concurrent resource limit exceeded"}}``).
     """
 
-    rate: float | None = attrs.field(
-        default=None,
-        converter=_optional_float,
-        validator=_optional_ge(0.0),
-        metadata={"help": "server-side limit, requests/s (0: none)", "kind": "float",
-                  "flag": "--rate-limit"},
-    )
-    burst: float | None = attrs.field(
-        default=None,
-        converter=_optional_float,
-        validator=_optional_ge(1.0),
-        metadata={"help": "requests the limit lets through at once (default: rate/10, "
-                          "at least 1)", "kind": "float", "flag": "--rate-burst"},
-    )
-    answer: RateLimitAnswer = attrs.field(
-        default="code_340",
-        validator=attrs.validators.in_(RATE_LIMIT_ANSWERS),
-        metadata={"help": "how a refused request is answered", "choices": RATE_LIMIT_ANSWERS,
-                  "flag": "--rate-answer"},
-    )
-    retry_after: int | None = attrs.field(
-        default=None,
-        converter=_optional_int,
-        validator=_optional_ge(0),
-        metadata={"help": "seconds announced by 429/416 refusals (default: until a "
-                          "token is free, at least 1)", "kind": "int",
-                  "flag": "--rate-retry-after"},
-    )
-
-    max_in_flight: int | None = attrs.field(
-        default=None,
-        converter=_optional_int,
-        validator=_optional_ge(0),
-        metadata={"help": "requests the account may have in flight at once; more are "
-                          "refused (0: no limit)", "kind": "int", "flag": "--max-in-flight"},
-    )
-    in_flight_answer: InFlightAnswer = attrs.field(
-        default="http_429",
-        validator=attrs.validators.in_(IN_FLIGHT_ANSWERS),
-        metadata={"help": "how a request beyond --max-in-flight is answered",
-                  "choices": IN_FLIGHT_ANSWERS, "flag": "--in-flight-answer"},
-    )
+    rate: float | None = _number(float, 0.0, "--rate-limit",
+                                 "server-side limit, requests/s (0: none)")
+    burst: float | None = _number(float, 1.0, "--rate-burst",
+                                  "requests the limit lets through at once (default: "
+                                  "rate/10, at least 1)")
+    # _choice() and _number() return attrs field specifiers, not defaults (RUF009).
+    answer: RateLimitAnswer = _choice("code_340", RATE_LIMIT_ANSWERS, "--rate-answer",  # noqa: RUF009
+                                      "how a refused request is answered")
+    retry_after: int | None = _number(int, 0, "--rate-retry-after",
+                                      "seconds announced by 429/416 refusals (default: "
+                                      "until a token is free, at least 1)")
+    max_in_flight: int | None = _number(int, 0, "--max-in-flight",
+                                        "requests the account may have in flight at once; "
+                                        "more are refused (0: no limit)")
+    in_flight_answer: InFlightAnswer = _choice("http_429", IN_FLIGHT_ANSWERS,  # noqa: RUF009
+                                               "--in-flight-answer",
+                                               "how a request beyond --max-in-flight is "
+                                               "answered")
 
     @property
     def active(self) -> bool:
