@@ -13,14 +13,14 @@ _send_single_request -> transport``):
 4. :class:`~voxkv_async._attempt.Attempt`: one request built, sent, its answer decoded.
 5. The :class:`~voxkv_async.Transport`: the bytes there and back.
 
-:func:`walk` pages through a listing.
+Listings are walked by :mod:`._listing`, one call per page.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TypeVar
 
@@ -35,9 +35,8 @@ from ._errors import (
 )
 from ._events import AttemptEnded, CallEnded, CallStarted, EventStream
 from ._retry import Retrier, RetryPolicy
-from ._validation import check_count
 
-__all__ = ["KEY_MISSING", "CallProgress", "Caller", "check_timeout", "walk"]
+__all__ = ["KEY_MISSING", "CallProgress", "Caller", "check_timeout"]
 
 T = TypeVar("T")
 #: The auth link: ``send(method, body, key, time_limit)`` makes one attempt; it returns
@@ -169,27 +168,3 @@ def check_timeout(timeout: object) -> None:
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
         raise ValidationError("timeout", "must be a number of seconds > 0", repr(timeout))
 
-
-async def walk(
-    fetch: Callable[..., Awaitable[list[T]]],
-    method: str,
-    prefix: str | None,
-    page_size: int,
-) -> AsyncIterator[T]:
-    """Every entry of a listing, page by page (``fetch(prefix, count=, offset=)``)."""
-    check_count(page_size)
-    offset = 0
-    previous_first = None
-    while True:
-        page = await fetch(prefix, count=page_size, offset=offset)
-        # Stop on an empty page, not a short one: a server that caps pages below
-        # page_size must not end the walk early.
-        if not page:
-            return
-        if page[0] == previous_first:
-            raise ProtocolError("the server ignores offset: the same page came twice",
-                                status=200, method=method)
-        previous_first = page[0]
-        for entry in page:
-            yield entry
-        offset += len(page)
