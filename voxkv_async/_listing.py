@@ -48,8 +48,9 @@ from collections.abc import AsyncGenerator, Callable, Iterator
 from itertools import pairwise
 from typing import Generic, TypeVar
 
+from . import _wire
 from ._bulk.pacing import AdaptiveRate
-from ._errors import ProtocolError, ValidationError
+from ._errors import ValidationError
 from ._events import EventStream
 from ._listing_pages import ListingOptions, ListingReport, PageFetch, Pager, Window
 from ._models import KeyInfo, KeyValueItem
@@ -178,8 +179,7 @@ class Listing(Generic[T]):
         self._same = self._same + 1 if [key(e) for e in page] == [key(e) for e in anchor] \
             else 0
         if self._same >= SAME_PAGES:
-            raise ProtocolError("the server ignores offset: the same page came twice",
-                                status=200, method=self._method)
+            raise _wire.offset_ignored(self._method)
         self.report.shifts += 1
         self._window.drop(shrink=True)  # placed by positions that have moved
         last, seen = key(anchor[-1]), {key(entry): n for n, entry in enumerate(anchor)}

@@ -44,6 +44,7 @@ __all__ = [
     "RequestBuilder",
     "decode",
     "means_missing",
+    "offset_ignored",
     "read_deleted",
     "read_get",
     "read_item",
@@ -239,6 +240,12 @@ def means_missing(exc: ApiError) -> bool:
 def _bad(method: str, problem: str) -> ProtocolError:
     # Describe the shape, never quote it: JSON answers may carry stored values.
     return ProtocolError(problem, status=200, method=method)
+
+
+def offset_ignored(method: str) -> ProtocolError:
+    """A listing's pages do not move with ``offset``: the walk would never end."""
+    return _bad(method, "the server ignores offset: the same page came back at "
+                        "every offset")
 
 
 def _is_empty(result: Any) -> bool:
